@@ -1,0 +1,8 @@
+from .ps_roi_align import PSRoIAlign, ps_roi_align
+from .ps_roi_pool import PSRoIPool, ps_roi_pool
+from .reference import ps_roi_align_reference, ps_roi_pool_reference
+
+__all__ = [
+    'PSRoIPool', 'ps_roi_pool', 'PSRoIAlign', 'ps_roi_align',
+    'ps_roi_pool_reference', 'ps_roi_align_reference'
+]

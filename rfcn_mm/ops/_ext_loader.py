@@ -1,0 +1,45 @@
+"""Loading of the compiled extension ``rfcn_mm._ext`` and shared checks."""
+import torch
+from torch import Tensor
+
+try:
+    from rfcn_mm import _ext as ext_module
+except ImportError as e:  # pragma: no cover - depends on the build
+    ext_module = None
+    _import_error = e
+else:
+    _import_error = None
+
+
+def get_ext():
+    """Return the compiled extension or raise a message saying how to
+    build it."""
+    if ext_module is None:
+        raise ImportError(
+            'rfcn_mm\'s compiled ops (rfcn_mm._ext) are not built: run '
+            '`pip install --no-build-isolation -e .` in the rfcn_mm '
+            'checkout (with FORCE_CUDA=1 for the CUDA kernels), or '
+            '`bash tools/bootstrap.sh test`. Import error: '
+            f'{_import_error}')
+    return ext_module
+
+
+def check_batch_indices(rois: Tensor, batch_size: int, op: str) -> None:
+    """Raise when a RoI names an image that is not in the batch.
+
+    The check reads the RoIs on the host (one synchronisation on CUDA), so it
+    is skipped while a CUDA graph is being captured; the kernels then give 0
+    for such RoIs instead of reading out of bounds.
+    """
+    if rois.dim() != 2 or rois.size(1) != 5 or rois.numel() == 0:
+        return  # shape errors are reported by the extension
+    if rois.is_cuda and torch.cuda.is_current_stream_capturing():
+        return
+    idx = rois[:, 0]
+    lo, hi = torch.aminmax(idx)
+    lo, hi = lo.item(), hi.item()
+    if lo < 0 or hi >= batch_size or not bool((idx == idx.floor()).all()):
+        bad = idx[(idx < 0) | (idx >= batch_size) | (idx != idx.floor())]
+        raise ValueError(
+            f'{op}: rois[:, 0] holds batch indices that do not exist in an '
+            f'input of batch size {batch_size}: {bad[:5].tolist()}')

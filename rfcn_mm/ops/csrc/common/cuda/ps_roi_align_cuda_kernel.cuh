@@ -1,0 +1,106 @@
+// CUDA kernels of position-sensitive RoI Align: one thread per pooled
+// output; the backward pass scatters each sample's four bilinear weights.
+#ifndef RFCN_PS_ROI_ALIGN_CUDA_KERNEL_CUH
+#define RFCN_PS_ROI_ALIGN_CUDA_KERNEL_CUH
+
+#include <ATen/cuda/Atomic.cuh>
+
+#include "ps_roi_utils.h"
+
+template <typename scalar_t, typename acc_t>
+__global__ void ps_roi_align_forward_cuda_kernel(
+    const int64_t nthreads, const scalar_t* __restrict__ input,
+    const scalar_t* __restrict__ rois, scalar_t* __restrict__ output,
+    const int batch, const int channels_out, const int height,
+    const int width, const int pooled_h, const int pooled_w,
+    const acc_t spatial_scale, const int sampling_ratio, const bool aligned) {
+  for (int64_t index = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+       index < nthreads; index += (int64_t)blockDim.x * gridDim.x) {
+    const int j = index % pooled_w;
+    const int i = (index / pooled_w) % pooled_h;
+    const int c = (index / pooled_w / pooled_h) % channels_out;
+    const int64_t r = index / pooled_w / pooled_h / channels_out;
+    acc_t roi[5];
+#pragma unroll
+    for (int k = 0; k < 5; ++k) roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
+    const int b = static_cast<int>(roi[0]);
+    if (b < 0 || b >= batch) {
+      output[index] = scalar_t(0);
+      continue;
+    }
+    const auto g = rfcn::align_roi_geometry<acc_t>(
+        roi, spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned);
+    const int64_t ch = ((int64_t)c * pooled_h + i) * pooled_w + j;
+    const scalar_t* plane =
+        input + ((int64_t)b * channels_out * pooled_h * pooled_w + ch) *
+                    height * width;
+    acc_t sum = 0;
+    for (int iy = 0; iy < g.grid_h; ++iy) {
+      const acc_t y =
+          g.start_h + i * g.bin_h + (iy + acc_t(0.5)) * g.bin_h / g.grid_h;
+      for (int ix = 0; ix < g.grid_w; ++ix) {
+        const acc_t x =
+            g.start_w + j * g.bin_w + (ix + acc_t(0.5)) * g.bin_w / g.grid_w;
+        acc_t w1, w2, w3, w4;
+        int xl, xh, yl, yh;
+        if (!rfcn::bilinear_weights<acc_t>(height, width, y, x, &w1, &w2, &w3,
+                                           &w4, &xl, &xh, &yl, &yh))
+          continue;
+        sum += w1 * static_cast<acc_t>(plane[yl * width + xl]) +
+               w2 * static_cast<acc_t>(plane[yl * width + xh]) +
+               w3 * static_cast<acc_t>(plane[yh * width + xl]) +
+               w4 * static_cast<acc_t>(plane[yh * width + xh]);
+      }
+    }
+    output[index] =
+        static_cast<scalar_t>(sum / static_cast<acc_t>(g.grid_h * g.grid_w));
+  }
+}
+
+template <typename scalar_t, typename acc_t>
+__global__ void ps_roi_align_backward_cuda_kernel(
+    const int64_t nthreads, const scalar_t* __restrict__ grad_output,
+    const scalar_t* __restrict__ rois, acc_t* __restrict__ grad_input,
+    const int batch, const int channels_out, const int height,
+    const int width, const int pooled_h, const int pooled_w,
+    const acc_t spatial_scale, const int sampling_ratio, const bool aligned) {
+  for (int64_t index = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+       index < nthreads; index += (int64_t)blockDim.x * gridDim.x) {
+    const int j = index % pooled_w;
+    const int i = (index / pooled_w) % pooled_h;
+    const int c = (index / pooled_w / pooled_h) % channels_out;
+    const int64_t r = index / pooled_w / pooled_h / channels_out;
+    acc_t roi[5];
+#pragma unroll
+    for (int k = 0; k < 5; ++k) roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
+    const int b = static_cast<int>(roi[0]);
+    if (b < 0 || b >= batch) continue;
+    const auto g = rfcn::align_roi_geometry<acc_t>(
+        roi, spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned);
+    const int64_t ch = ((int64_t)c * pooled_h + i) * pooled_w + j;
+    acc_t* plane =
+        grad_input + ((int64_t)b * channels_out * pooled_h * pooled_w + ch) *
+                         height * width;
+    const acc_t v = static_cast<acc_t>(grad_output[index]) /
+                    static_cast<acc_t>(g.grid_h * g.grid_w);
+    for (int iy = 0; iy < g.grid_h; ++iy) {
+      const acc_t y =
+          g.start_h + i * g.bin_h + (iy + acc_t(0.5)) * g.bin_h / g.grid_h;
+      for (int ix = 0; ix < g.grid_w; ++ix) {
+        const acc_t x =
+            g.start_w + j * g.bin_w + (ix + acc_t(0.5)) * g.bin_w / g.grid_w;
+        acc_t w1, w2, w3, w4;
+        int xl, xh, yl, yh;
+        if (!rfcn::bilinear_weights<acc_t>(height, width, y, x, &w1, &w2, &w3,
+                                           &w4, &xl, &xh, &yl, &yh))
+          continue;
+        gpuAtomicAdd(plane + yl * width + xl, v * w1);
+        gpuAtomicAdd(plane + yl * width + xh, v * w2);
+        gpuAtomicAdd(plane + yh * width + xl, v * w3);
+        gpuAtomicAdd(plane + yh * width + xh, v * w4);
+      }
+    }
+  }
+}
+
+#endif  // RFCN_PS_ROI_ALIGN_CUDA_KERNEL_CUH

@@ -1,0 +1,105 @@
+// CUDA kernels of position-sensitive RoI pooling.
+//
+// Forward: one thread per pooled output, summing its bin directly.
+// Backward: instead of one atomic add per pixel of every bin, each bin adds
+// its gradient g / area at the four corners of a difference array of shape
+// (N, C, H + 1, W + 1); two inclusive prefix sums (done by the launcher)
+// turn it into the gradient. Four atomics per bin whatever its size.
+#ifndef RFCN_PS_ROI_POOL_CUDA_KERNEL_CUH
+#define RFCN_PS_ROI_POOL_CUDA_KERNEL_CUH
+
+#include <ATen/cuda/Atomic.cuh>
+
+#include "ps_roi_utils.h"
+
+template <typename scalar_t, typename acc_t>
+__global__ void ps_roi_pool_forward_cuda_kernel(
+    const int64_t nthreads, const scalar_t* __restrict__ input,
+    const scalar_t* __restrict__ rois, scalar_t* __restrict__ output,
+    const int batch, const int channels_out, const int height,
+    const int width, const int pooled_h, const int pooled_w,
+    const acc_t spatial_scale) {
+  for (int64_t index = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+       index < nthreads; index += (int64_t)blockDim.x * gridDim.x) {
+    const int j = index % pooled_w;
+    const int i = (index / pooled_w) % pooled_h;
+    const int c = (index / pooled_w / pooled_h) % channels_out;
+    const int64_t r = index / pooled_w / pooled_h / channels_out;
+    const scalar_t* roi = rois + r * 5;
+    const int b = static_cast<int>(static_cast<acc_t>(roi[0]));
+    if (b < 0 || b >= batch) {
+      output[index] = scalar_t(0);
+      continue;
+    }
+    const acc_t x1 = static_cast<acc_t>(roi[1]) * spatial_scale;
+    const acc_t y1 = static_cast<acc_t>(roi[2]) * spatial_scale;
+    const acc_t roi_w =
+        max(static_cast<acc_t>(roi[3]) * spatial_scale - x1, acc_t(0));
+    const acc_t roi_h =
+        max(static_cast<acc_t>(roi[4]) * spatial_scale - y1, acc_t(0));
+    int hs, he, ws, we;
+    rfcn::ps_pool_bin_range(y1, roi_h / static_cast<acc_t>(pooled_h), i,
+                            height, &hs, &he);
+    rfcn::ps_pool_bin_range(x1, roi_w / static_cast<acc_t>(pooled_w), j,
+                            width, &ws, &we);
+    const int area = (he - hs) * (we - ws);
+    if (area <= 0) {
+      output[index] = scalar_t(0);
+      continue;
+    }
+    const int64_t ch = ((int64_t)c * pooled_h + i) * pooled_w + j;
+    const scalar_t* plane =
+        input + ((int64_t)b * channels_out * pooled_h * pooled_w + ch) *
+                    height * width;
+    acc_t sum = 0;
+    for (int h = hs; h < he; ++h)
+      for (int w = ws; w < we; ++w)
+        sum += static_cast<acc_t>(plane[h * width + w]);
+    output[index] = static_cast<scalar_t>(sum / static_cast<acc_t>(area));
+  }
+}
+
+template <typename scalar_t, typename acc_t>
+__global__ void ps_roi_pool_backward_cuda_kernel(
+    const int64_t nthreads, const scalar_t* __restrict__ grad_output,
+    const scalar_t* __restrict__ rois, acc_t* __restrict__ grad_diff,
+    const int batch, const int channels_out, const int height,
+    const int width, const int pooled_h, const int pooled_w,
+    const acc_t spatial_scale) {
+  const int dh = height + 1, dw = width + 1;
+  for (int64_t index = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+       index < nthreads; index += (int64_t)blockDim.x * gridDim.x) {
+    const int j = index % pooled_w;
+    const int i = (index / pooled_w) % pooled_h;
+    const int c = (index / pooled_w / pooled_h) % channels_out;
+    const int64_t r = index / pooled_w / pooled_h / channels_out;
+    const scalar_t* roi = rois + r * 5;
+    const int b = static_cast<int>(static_cast<acc_t>(roi[0]));
+    if (b < 0 || b >= batch) continue;
+    const acc_t x1 = static_cast<acc_t>(roi[1]) * spatial_scale;
+    const acc_t y1 = static_cast<acc_t>(roi[2]) * spatial_scale;
+    const acc_t roi_w =
+        max(static_cast<acc_t>(roi[3]) * spatial_scale - x1, acc_t(0));
+    const acc_t roi_h =
+        max(static_cast<acc_t>(roi[4]) * spatial_scale - y1, acc_t(0));
+    int hs, he, ws, we;
+    rfcn::ps_pool_bin_range(y1, roi_h / static_cast<acc_t>(pooled_h), i,
+                            height, &hs, &he);
+    rfcn::ps_pool_bin_range(x1, roi_w / static_cast<acc_t>(pooled_w), j,
+                            width, &ws, &we);
+    const int area = (he - hs) * (we - ws);
+    if (area <= 0) continue;
+    const acc_t v =
+        static_cast<acc_t>(grad_output[index]) / static_cast<acc_t>(area);
+    const int64_t ch = ((int64_t)c * pooled_h + i) * pooled_w + j;
+    acc_t* plane =
+        grad_diff +
+        ((int64_t)b * channels_out * pooled_h * pooled_w + ch) * dh * dw;
+    gpuAtomicAdd(plane + hs * dw + ws, v);
+    gpuAtomicAdd(plane + hs * dw + we, -v);
+    gpuAtomicAdd(plane + he * dw + ws, -v);
+    gpuAtomicAdd(plane + he * dw + we, v);
+  }
+}
+
+#endif  // RFCN_PS_ROI_POOL_CUDA_KERNEL_CUH

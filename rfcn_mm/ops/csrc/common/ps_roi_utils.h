@@ -1,0 +1,113 @@
+// Index math shared by the CPU and CUDA kernels of the position-sensitive
+// RoI ops, so that both devices compute bins and samples identically.
+#ifndef RFCN_PS_ROI_UTILS_H
+#define RFCN_PS_ROI_UTILS_H
+
+#include <cmath>
+
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#define RFCN_HOST_DEVICE __host__ __device__ __forceinline__
+#else
+#define RFCN_HOST_DEVICE inline
+#endif
+
+namespace rfcn {
+
+// Integer pixel range [start, end) of bin `idx` along one axis (Eq. 1 of the
+// paper generalised to continuous coordinates): every pixel that overlaps
+// the continuous bin [roi_start + idx * bin, roi_start + (idx + 1) * bin),
+// clipped to [0, size). The range is empty (end <= start) for bins of zero
+// size or wholly outside the map.
+template <typename T>
+RFCN_HOST_DEVICE void ps_pool_bin_range(T roi_start, T bin_size, int idx,
+                                        int size, int* start, int* end) {
+  int s = static_cast<int>(floor(roi_start + static_cast<T>(idx) * bin_size));
+  int e =
+      static_cast<int>(ceil(roi_start + static_cast<T>(idx + 1) * bin_size));
+  s = s < 0 ? 0 : (s > size ? size : s);
+  e = e < 0 ? 0 : (e > size ? size : e);
+  *start = s;
+  *end = e;
+}
+
+// Bilinear interpolation weights at (y, x) with mmcv's border handling:
+// samples more than one pixel outside the map contribute nothing, samples
+// in the outer half-pixel are clamped to the border. Returns false when the
+// sample contributes nothing.
+template <typename T>
+RFCN_HOST_DEVICE bool bilinear_weights(int height, int width, T y, T x,
+                                       T* w1, T* w2, T* w3, T* w4, int* x_low,
+                                       int* x_high, int* y_low, int* y_high) {
+  if (y < static_cast<T>(-1) || y > static_cast<T>(height) ||
+      x < static_cast<T>(-1) || x > static_cast<T>(width)) {
+    return false;
+  }
+  if (y <= static_cast<T>(0)) y = 0;
+  if (x <= static_cast<T>(0)) x = 0;
+  *y_low = static_cast<int>(y);
+  *x_low = static_cast<int>(x);
+  if (*y_low >= height - 1) {
+    *y_high = *y_low = height - 1;
+    y = static_cast<T>(*y_low);
+  } else {
+    *y_high = *y_low + 1;
+  }
+  if (*x_low >= width - 1) {
+    *x_high = *x_low = width - 1;
+    x = static_cast<T>(*x_low);
+  } else {
+    *x_high = *x_low + 1;
+  }
+  T ly = y - static_cast<T>(*y_low);
+  T lx = x - static_cast<T>(*x_low);
+  T hy = static_cast<T>(1) - ly;
+  T hx = static_cast<T>(1) - lx;
+  *w1 = hy * hx;
+  *w2 = hy * lx;
+  *w3 = ly * hx;
+  *w4 = ly * lx;
+  return true;
+}
+
+// Geometry of one RoI for PS RoI Align: start and size in feature-map
+// coordinates and the number of samples per bin along each axis.
+template <typename T>
+struct AlignRoI {
+  T start_h, start_w, bin_h, bin_w;
+  int grid_h, grid_w;
+};
+
+template <typename T>
+RFCN_HOST_DEVICE AlignRoI<T> align_roi_geometry(const T* roi, T spatial_scale,
+                                                int pooled_h, int pooled_w,
+                                                int sampling_ratio,
+                                                bool aligned) {
+  AlignRoI<T> g;
+  T offset = aligned ? static_cast<T>(0.5) : static_cast<T>(0);
+  g.start_w = roi[1] * spatial_scale - offset;
+  g.start_h = roi[2] * spatial_scale - offset;
+  T roi_w = roi[3] * spatial_scale - offset - g.start_w;
+  T roi_h = roi[4] * spatial_scale - offset - g.start_h;
+  if (!aligned) {
+    // legacy (non-aligned) mode forces malformed RoIs to be 1x1
+    roi_w = roi_w > static_cast<T>(1) ? roi_w : static_cast<T>(1);
+    roi_h = roi_h > static_cast<T>(1) ? roi_h : static_cast<T>(1);
+  }
+  roi_w = roi_w > static_cast<T>(0) ? roi_w : static_cast<T>(0);
+  roi_h = roi_h > static_cast<T>(0) ? roi_h : static_cast<T>(0);
+  g.bin_h = roi_h / static_cast<T>(pooled_h);
+  g.bin_w = roi_w / static_cast<T>(pooled_w);
+  g.grid_h = sampling_ratio > 0
+                 ? sampling_ratio
+                 : static_cast<int>(ceil(roi_h / static_cast<T>(pooled_h)));
+  g.grid_w = sampling_ratio > 0
+                 ? sampling_ratio
+                 : static_cast<int>(ceil(roi_w / static_cast<T>(pooled_w)));
+  g.grid_h = g.grid_h > 1 ? g.grid_h : 1;
+  g.grid_w = g.grid_w > 1 ? g.grid_w : 1;
+  return g;
+}
+
+}  // namespace rfcn
+
+#endif  // RFCN_PS_ROI_UTILS_H

@@ -1,0 +1,170 @@
+// CPU kernels of position-sensitive RoI Align. Same parallel layout as the
+// pooling kernels: output channels own disjoint input channels, so the
+// backward pass needs no atomics.
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+
+#include "ps_roi_utils.h"
+#include "pytorch_cpp_helper.hpp"
+
+namespace {
+
+template <typename scalar_t>
+void ps_roi_align_forward_kernel(const scalar_t* input, const scalar_t* rois,
+                                 scalar_t* output, int64_t num_rois,
+                                 int64_t batch, int64_t channels_out,
+                                 int64_t height, int64_t width, int pooled_h,
+                                 int pooled_w, double spatial_scale,
+                                 int sampling_ratio, bool aligned) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t bins = pooled_h * pooled_w;
+  at::parallel_for(
+      0, num_rois * channels_out, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t idx = begin; idx < end; ++idx) {
+          const int64_t r = idx / channels_out;
+          const int64_t c = idx % channels_out;
+          scalar_t* out = output + idx * bins;
+          acc_t roi[5];
+          for (int k = 0; k < 5; ++k)
+            roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
+          const int64_t b = static_cast<int64_t>(roi[0]);
+          if (b < 0 || b >= batch) {
+            for (int64_t k = 0; k < bins; ++k) out[k] = scalar_t(0);
+            continue;
+          }
+          const auto g = rfcn::align_roi_geometry<acc_t>(
+              roi, static_cast<acc_t>(spatial_scale), pooled_h, pooled_w,
+              sampling_ratio, aligned);
+          const acc_t count = static_cast<acc_t>(g.grid_h * g.grid_w);
+          for (int i = 0; i < pooled_h; ++i) {
+            for (int j = 0; j < pooled_w; ++j) {
+              const int64_t ch = (c * pooled_h + i) * pooled_w + j;
+              const scalar_t* plane =
+                  input + (b * channels_out * bins + ch) * height * width;
+              acc_t sum = 0;
+              for (int iy = 0; iy < g.grid_h; ++iy) {
+                const acc_t y = g.start_h + i * g.bin_h +
+                                (iy + acc_t(0.5)) * g.bin_h / g.grid_h;
+                for (int ix = 0; ix < g.grid_w; ++ix) {
+                  const acc_t x = g.start_w + j * g.bin_w +
+                                  (ix + acc_t(0.5)) * g.bin_w / g.grid_w;
+                  acc_t w1, w2, w3, w4;
+                  int xl, xh, yl, yh;
+                  if (!rfcn::bilinear_weights<acc_t>(
+                          (int)height, (int)width, y, x, &w1, &w2, &w3, &w4,
+                          &xl, &xh, &yl, &yh))
+                    continue;
+                  sum += w1 * static_cast<acc_t>(plane[yl * width + xl]) +
+                         w2 * static_cast<acc_t>(plane[yl * width + xh]) +
+                         w3 * static_cast<acc_t>(plane[yh * width + xl]) +
+                         w4 * static_cast<acc_t>(plane[yh * width + xh]);
+                }
+              }
+              out[i * pooled_w + j] = static_cast<scalar_t>(sum / count);
+            }
+          }
+        }
+      });
+}
+
+template <typename scalar_t>
+void ps_roi_align_backward_kernel(
+    const scalar_t* grad_output, const scalar_t* rois,
+    at::opmath_type<scalar_t>* grad_input, int64_t num_rois, int64_t batch,
+    int64_t channels_out, int64_t height, int64_t width, int pooled_h,
+    int pooled_w, double spatial_scale, int sampling_ratio, bool aligned) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t bins = pooled_h * pooled_w;
+  at::parallel_for(0, channels_out, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t r = 0; r < num_rois; ++r) {
+      acc_t roi[5];
+      for (int k = 0; k < 5; ++k)
+        roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
+      const int64_t b = static_cast<int64_t>(roi[0]);
+      if (b < 0 || b >= batch) continue;
+      const auto g = rfcn::align_roi_geometry<acc_t>(
+          roi, static_cast<acc_t>(spatial_scale), pooled_h, pooled_w,
+          sampling_ratio, aligned);
+      const acc_t count = static_cast<acc_t>(g.grid_h * g.grid_w);
+      for (int64_t c = begin; c < end; ++c) {
+        const scalar_t* go = grad_output + (r * channels_out + c) * bins;
+        for (int i = 0; i < pooled_h; ++i) {
+          for (int j = 0; j < pooled_w; ++j) {
+            const int64_t ch = (c * pooled_h + i) * pooled_w + j;
+            acc_t* plane =
+                grad_input + (b * channels_out * bins + ch) * height * width;
+            const acc_t v = static_cast<acc_t>(go[i * pooled_w + j]) / count;
+            for (int iy = 0; iy < g.grid_h; ++iy) {
+              const acc_t y = g.start_h + i * g.bin_h +
+                              (iy + acc_t(0.5)) * g.bin_h / g.grid_h;
+              for (int ix = 0; ix < g.grid_w; ++ix) {
+                const acc_t x = g.start_w + j * g.bin_w +
+                                (ix + acc_t(0.5)) * g.bin_w / g.grid_w;
+                acc_t w1, w2, w3, w4;
+                int xl, xh, yl, yh;
+                if (!rfcn::bilinear_weights<acc_t>((int)height, (int)width, y,
+                                                   x, &w1, &w2, &w3, &w4, &xl,
+                                                   &xh, &yl, &yh))
+                  continue;
+                plane[yl * width + xl] += v * w1;
+                plane[yl * width + xh] += v * w2;
+                plane[yh * width + xl] += v * w3;
+                plane[yh * width + xh] += v * w4;
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+at::Tensor ps_roi_align_forward_cpu(const at::Tensor& input_,
+                                    const at::Tensor& rois_, int64_t pooled_h,
+                                    int64_t pooled_w, double spatial_scale,
+                                    int64_t sampling_ratio, bool aligned) {
+  const auto input = input_.contiguous();
+  const auto rois = rois_.contiguous();
+  const int64_t channels_out = input.size(1) / (pooled_h * pooled_w);
+  auto output = at::empty({rois.size(0), channels_out, pooled_h, pooled_w},
+                          input.options());
+  if (output.numel() == 0) return output;
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::ScalarType::Half, at::ScalarType::BFloat16, input.scalar_type(),
+      "ps_roi_align_forward_cpu", [&] {
+        ps_roi_align_forward_kernel<scalar_t>(
+            input.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),
+            output.data_ptr<scalar_t>(), rois.size(0), input.size(0),
+            channels_out, input.size(2), input.size(3), (int)pooled_h,
+            (int)pooled_w, spatial_scale, (int)sampling_ratio, aligned);
+      });
+  return output;
+}
+
+at::Tensor ps_roi_align_backward_cpu(const at::Tensor& grad_output_,
+                                     const at::Tensor& rois_, int64_t batch,
+                                     int64_t channels, int64_t height,
+                                     int64_t width, int64_t pooled_h,
+                                     int64_t pooled_w, double spatial_scale,
+                                     int64_t sampling_ratio, bool aligned) {
+  const auto grad_output = grad_output_.contiguous();
+  const auto rois = rois_.contiguous();
+  const auto acc_type = at::toOpMathType(grad_output.scalar_type());
+  auto grad_input = at::zeros({batch, channels, height, width},
+                              grad_output.options().dtype(acc_type));
+  if (grad_output.numel() == 0 || grad_input.numel() == 0)
+    return grad_input.to(grad_output.scalar_type());
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::ScalarType::Half, at::ScalarType::BFloat16,
+      grad_output.scalar_type(), "ps_roi_align_backward_cpu", [&] {
+        using acc_t = at::opmath_type<scalar_t>;
+        ps_roi_align_backward_kernel<scalar_t>(
+            grad_output.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),
+            grad_input.data_ptr<acc_t>(), rois.size(0), batch,
+            grad_output.size(1), height, width, (int)pooled_h, (int)pooled_w,
+            spatial_scale, (int)sampling_ratio, aligned);
+      });
+  return grad_input.to(grad_output.scalar_type());
+}

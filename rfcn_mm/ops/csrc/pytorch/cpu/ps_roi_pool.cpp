@@ -1,0 +1,156 @@
+// CPU kernels of position-sensitive RoI pooling. Forward parallelises over
+// (RoI, output channel); backward over output channels, which own disjoint
+// input channels, so no two threads ever write the same gradient element.
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+
+#include "ps_roi_utils.h"
+#include "pytorch_cpp_helper.hpp"
+
+namespace {
+
+
+template <typename scalar_t>
+void ps_roi_pool_forward_kernel(const scalar_t* input, const scalar_t* rois,
+                                scalar_t* output, int64_t num_rois,
+                                int64_t batch, int64_t channels_out,
+                                int64_t height, int64_t width, int pooled_h,
+                                int pooled_w, double spatial_scale) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const acc_t scale = static_cast<acc_t>(spatial_scale);
+  const int64_t bins = pooled_h * pooled_w;
+  at::parallel_for(
+      0, num_rois * channels_out, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t idx = begin; idx < end; ++idx) {
+          const int64_t r = idx / channels_out;
+          const int64_t c = idx % channels_out;
+          const scalar_t* roi = rois + r * 5;
+          scalar_t* out = output + idx * bins;
+          const int64_t b = static_cast<int64_t>(roi[0]);
+          if (b < 0 || b >= batch) {
+            for (int64_t k = 0; k < bins; ++k) out[k] = scalar_t(0);
+            continue;
+          }
+          const acc_t x1 = static_cast<acc_t>(roi[1]) * scale;
+          const acc_t y1 = static_cast<acc_t>(roi[2]) * scale;
+          const acc_t roi_w =
+              std::max(static_cast<acc_t>(roi[3]) * scale - x1, acc_t(0));
+          const acc_t roi_h =
+              std::max(static_cast<acc_t>(roi[4]) * scale - y1, acc_t(0));
+          const acc_t bin_w = roi_w / static_cast<acc_t>(pooled_w);
+          const acc_t bin_h = roi_h / static_cast<acc_t>(pooled_h);
+          for (int i = 0; i < pooled_h; ++i) {
+            int hs, he;
+            rfcn::ps_pool_bin_range(y1, bin_h, i, (int)height, &hs, &he);
+            for (int j = 0; j < pooled_w; ++j) {
+              int ws, we;
+              rfcn::ps_pool_bin_range(x1, bin_w, j, (int)width, &ws, &we);
+              const int64_t ch = (c * pooled_h + i) * pooled_w + j;
+              const scalar_t* plane =
+                  input + (b * channels_out * bins + ch) * height * width;
+              acc_t sum = 0;
+              for (int h = hs; h < he; ++h)
+                for (int w = ws; w < we; ++w)
+                  sum += static_cast<acc_t>(plane[h * width + w]);
+              const int area = (he - hs) * (we - ws);
+              out[i * pooled_w + j] = static_cast<scalar_t>(
+                  area > 0 ? sum / static_cast<acc_t>(area) : acc_t(0));
+            }
+          }
+        }
+      });
+}
+
+template <typename scalar_t>
+void ps_roi_pool_backward_kernel(
+    const scalar_t* grad_output, const scalar_t* rois,
+    at::opmath_type<scalar_t>* grad_input, int64_t num_rois, int64_t batch,
+    int64_t channels_out, int64_t height, int64_t width, int pooled_h,
+    int pooled_w, double spatial_scale) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const acc_t scale = static_cast<acc_t>(spatial_scale);
+  const int64_t bins = pooled_h * pooled_w;
+  at::parallel_for(0, channels_out, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t r = 0; r < num_rois; ++r) {
+      const scalar_t* roi = rois + r * 5;
+      const int64_t b = static_cast<int64_t>(roi[0]);
+      if (b < 0 || b >= batch) continue;
+      const acc_t x1 = static_cast<acc_t>(roi[1]) * scale;
+      const acc_t y1 = static_cast<acc_t>(roi[2]) * scale;
+      const acc_t roi_w =
+          std::max(static_cast<acc_t>(roi[3]) * scale - x1, acc_t(0));
+      const acc_t roi_h =
+          std::max(static_cast<acc_t>(roi[4]) * scale - y1, acc_t(0));
+      const acc_t bin_w = roi_w / static_cast<acc_t>(pooled_w);
+      const acc_t bin_h = roi_h / static_cast<acc_t>(pooled_h);
+      for (int64_t c = begin; c < end; ++c) {
+        const scalar_t* g = grad_output + (r * channels_out + c) * bins;
+        for (int i = 0; i < pooled_h; ++i) {
+          int hs, he;
+          rfcn::ps_pool_bin_range(y1, bin_h, i, (int)height, &hs, &he);
+          for (int j = 0; j < pooled_w; ++j) {
+            int ws, we;
+            rfcn::ps_pool_bin_range(x1, bin_w, j, (int)width, &ws, &we);
+            const int area = (he - hs) * (we - ws);
+            if (area <= 0) continue;
+            const int64_t ch = (c * pooled_h + i) * pooled_w + j;
+            acc_t* plane =
+                grad_input + (b * channels_out * bins + ch) * height * width;
+            const acc_t v = static_cast<acc_t>(g[i * pooled_w + j]) /
+                            static_cast<acc_t>(area);
+            for (int h = hs; h < he; ++h)
+              for (int w = ws; w < we; ++w) plane[h * width + w] += v;
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+at::Tensor ps_roi_pool_forward_cpu(const at::Tensor& input_,
+                                   const at::Tensor& rois_, int64_t pooled_h,
+                                   int64_t pooled_w, double spatial_scale) {
+  const auto input = input_.contiguous();
+  const auto rois = rois_.contiguous();
+  const int64_t channels_out = input.size(1) / (pooled_h * pooled_w);
+  auto output = at::empty({rois.size(0), channels_out, pooled_h, pooled_w},
+                          input.options());
+  if (output.numel() == 0) return output;
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::ScalarType::Half, at::ScalarType::BFloat16, input.scalar_type(),
+      "ps_roi_pool_forward_cpu", [&] {
+        ps_roi_pool_forward_kernel<scalar_t>(
+            input.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),
+            output.data_ptr<scalar_t>(), rois.size(0), input.size(0),
+            channels_out, input.size(2), input.size(3), (int)pooled_h,
+            (int)pooled_w, spatial_scale);
+      });
+  return output;
+}
+
+at::Tensor ps_roi_pool_backward_cpu(const at::Tensor& grad_output_,
+                                    const at::Tensor& rois_, int64_t batch,
+                                    int64_t channels, int64_t height,
+                                    int64_t width, int64_t pooled_h,
+                                    int64_t pooled_w, double spatial_scale) {
+  const auto grad_output = grad_output_.contiguous();
+  const auto rois = rois_.contiguous();
+  const auto acc_type = at::toOpMathType(grad_output.scalar_type());
+  auto grad_input = at::zeros({batch, channels, height, width},
+                              grad_output.options().dtype(acc_type));
+  if (grad_output.numel() == 0 || grad_input.numel() == 0)
+    return grad_input.to(grad_output.scalar_type());
+  AT_DISPATCH_FLOATING_TYPES_AND2(
+      at::ScalarType::Half, at::ScalarType::BFloat16,
+      grad_output.scalar_type(), "ps_roi_pool_backward_cpu", [&] {
+        using acc_t = at::opmath_type<scalar_t>;
+        ps_roi_pool_backward_kernel<scalar_t>(
+            grad_output.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),
+            grad_input.data_ptr<acc_t>(), rois.size(0), batch,
+            grad_output.size(1), height, width, (int)pooled_h, (int)pooled_w,
+            spatial_scale);
+      });
+  return grad_input.to(grad_output.scalar_type());
+}

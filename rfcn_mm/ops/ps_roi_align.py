@@ -1,0 +1,119 @@
+from typing import Tuple, Union
+
+import torch.nn as nn
+from torch import Tensor
+from torch.autograd import Function
+from torch.autograd.function import once_differentiable
+from torch.nn.modules.utils import _pair
+
+from ._ext_loader import check_batch_indices, get_ext
+
+
+class PSRoIAlignFunction(Function):
+
+    @staticmethod
+    def forward(ctx, input: Tensor, rois: Tensor,
+                output_size: Union[int, Tuple[int, int]],
+                spatial_scale: float, sampling_ratio: int,
+                aligned: bool) -> Tensor:
+        ext = get_ext()
+        ctx.output_size = _pair(output_size)
+        ctx.spatial_scale = float(spatial_scale)
+        ctx.sampling_ratio = int(sampling_ratio)
+        ctx.aligned = bool(aligned)
+        ctx.input_shape = input.shape
+        check_batch_indices(rois, input.size(0), 'ps_roi_align')
+        output = ext.ps_roi_align_forward(input, rois, *ctx.output_size,
+                                          ctx.spatial_scale,
+                                          ctx.sampling_ratio, ctx.aligned)
+        ctx.save_for_backward(rois)
+        return output
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output: Tensor) -> tuple:
+        rois, = ctx.saved_tensors
+        grad_input = get_ext().ps_roi_align_backward(
+            grad_output, rois, *ctx.input_shape, *ctx.output_size,
+            ctx.spatial_scale, ctx.sampling_ratio, ctx.aligned)
+        return grad_input, None, None, None, None, None
+
+
+def ps_roi_align(input: Tensor,
+                 rois: Tensor,
+                 output_size: Union[int, Tuple[int, int]],
+                 spatial_scale: float = 1.0,
+                 sampling_ratio: int = 2,
+                 aligned: bool = True) -> Tensor:
+    """Position-sensitive RoI Align (as in Light-Head R-CNN and the TF
+    Object Detection API): :func:`ps_roi_pool` with each bin averaged over
+    bilinearly interpolated samples instead of whole pixels.
+
+    Args:
+        input (Tensor): Score maps of shape (N, C * kh * kw, H, W).
+        rois (Tensor): RoIs of shape (R, 5) as (batch_index, x1, y1, x2, y2)
+            in image coordinates, same dtype and device as ``input``.
+        output_size (int | tuple[int, int]): The bin grid k or (kh, kw).
+        spatial_scale (float): Scale from image to ``input`` coordinates.
+            Defaults to 1.0.
+        sampling_ratio (int): Samples per bin along each axis; 0 picks
+            ``ceil(roi_size / k)`` per RoI. Defaults to 2.
+        aligned (bool): Shift boxes by -0.5 pixel so that pixel centres sit
+            at integer + 0.5 (mmdet 3's and detectron2's convention); False
+            keeps the legacy unshifted boxes and forces RoIs to at least 1x1.
+            Defaults to True.
+
+    Returns:
+        Tensor: Pooled scores of shape (R, C, kh, kw).
+
+    Note:
+        Channel layout is class-major as in :func:`ps_roi_pool`. Samples
+        follow mmcv's ``roi_align`` border rule: more than one pixel outside
+        the map they count as 0, otherwise they are clamped to the border.
+        Every bin averages over all its samples (out-of-map ones included).
+    """
+    return PSRoIAlignFunction.apply(input, rois, output_size, spatial_scale,
+                                    sampling_ratio, aligned)
+
+
+class PSRoIAlign(nn.Module):
+    """Module form of :func:`ps_roi_align`.
+
+    Args:
+        output_size (int | tuple[int, int]): The bin grid k or (kh, kw).
+        spatial_scale (float): Scale from image to feature coordinates.
+            Defaults to 1.0.
+        sampling_ratio (int): Samples per bin along each axis, 0 for
+            adaptive. Defaults to 2.
+        aligned (bool): Use the half-pixel shift. Defaults to True.
+    """
+
+    def __init__(self,
+                 output_size: Union[int, Tuple[int, int]],
+                 spatial_scale: float = 1.0,
+                 sampling_ratio: int = 2,
+                 aligned: bool = True):
+        super().__init__()
+        self.output_size = _pair(output_size)
+        self.spatial_scale = float(spatial_scale)
+        self.sampling_ratio = int(sampling_ratio)
+        self.aligned = bool(aligned)
+        if min(self.output_size) <= 0:
+            raise ValueError(
+                f'output_size must be positive, got {self.output_size}')
+        if self.spatial_scale <= 0:
+            raise ValueError(
+                f'spatial_scale must be positive, got {spatial_scale}')
+        if self.sampling_ratio < 0:
+            raise ValueError('sampling_ratio must be >= 0, got '
+                             f'{sampling_ratio}')
+
+    def forward(self, input: Tensor, rois: Tensor) -> Tensor:
+        return ps_roi_align(input, rois, self.output_size, self.spatial_scale,
+                            self.sampling_ratio, self.aligned)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(output_size={self.output_size}, '
+                f'spatial_scale={self.spatial_scale}, '
+                f'sampling_ratio={self.sampling_ratio}, '
+                f'aligned={self.aligned})')

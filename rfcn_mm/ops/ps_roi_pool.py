@@ -1,0 +1,103 @@
+from typing import Tuple, Union
+
+import torch.nn as nn
+from torch import Tensor
+from torch.autograd import Function
+from torch.autograd.function import once_differentiable
+from torch.nn.modules.utils import _pair
+
+from ._ext_loader import check_batch_indices, get_ext
+
+
+class PSRoIPoolFunction(Function):
+
+    @staticmethod
+    def forward(ctx, input: Tensor, rois: Tensor,
+                output_size: Union[int, Tuple[int, int]],
+                spatial_scale: float) -> Tensor:
+        ext = get_ext()
+        ctx.output_size = _pair(output_size)
+        ctx.spatial_scale = float(spatial_scale)
+        ctx.input_shape = input.shape
+        check_batch_indices(rois, input.size(0), 'ps_roi_pool')
+        output = ext.ps_roi_pool_forward(input, rois, *ctx.output_size,
+                                         ctx.spatial_scale)
+        ctx.save_for_backward(rois)
+        return output
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output: Tensor) -> tuple:
+        rois, = ctx.saved_tensors
+        grad_input = get_ext().ps_roi_pool_backward(grad_output, rois,
+                                                    *ctx.input_shape,
+                                                    *ctx.output_size,
+                                                    ctx.spatial_scale)
+        return grad_input, None, None, None
+
+
+def ps_roi_pool(input: Tensor, rois: Tensor,
+                output_size: Union[int, Tuple[int, int]],
+                spatial_scale: float = 1.0) -> Tensor:
+    """Position-sensitive RoI pooling (R-FCN, Dai et al. 2016, Eq. 1).
+
+    Bin (i, j) of an RoI averages only the score map assigned to that bin,
+    so the output keeps where in the RoI a response came from.
+
+    Args:
+        input (Tensor): Score maps of shape (N, C * kh * kw, H, W).
+        rois (Tensor): RoIs of shape (R, 5) as (batch_index, x1, y1, x2, y2)
+            in image coordinates, same dtype and device as ``input``.
+        output_size (int | tuple[int, int]): The bin grid k or (kh, kw).
+        spatial_scale (float): Scale from image to ``input`` coordinates
+            (1 / stride). Defaults to 1.0.
+
+    Returns:
+        Tensor: Pooled scores of shape (R, C, kh, kw).
+
+    Note:
+        - Channel layout is class-major, as in every original
+          implementation: output channel c, bin row i and column j read input
+          channel ``c * kh * kw + i * kw + j``.
+        - Boxes follow mmdet 3: continuous coordinates, x2/y2 exclusive, so
+          a box spans [x1, x2) * spatial_scale on the map without the +1 of
+          the Caffe op. An RoI of width w has bins of width w / kw; bin j
+          covers the pixels ``floor(x1 + j * w / kw) <= x < ceil(x1 + (j + 1)
+          * w / kw)`` (Eq. 1 with a continuous RoI corner), clipped to the
+          map. There is no minimum RoI size.
+        - A bin holding no pixel (zero-size RoI, or a bin outside the map)
+          gives 0 and receives no gradient; forward and backward use the same
+          bins everywhere, so gradcheck holds for any RoI.
+        - float16/bfloat16 accumulate in float32.
+    """
+    return PSRoIPoolFunction.apply(input, rois, output_size, spatial_scale)
+
+
+class PSRoIPool(nn.Module):
+    """Module form of :func:`ps_roi_pool`.
+
+    Args:
+        output_size (int | tuple[int, int]): The bin grid k or (kh, kw).
+        spatial_scale (float): Scale from image to feature coordinates.
+            Defaults to 1.0.
+    """
+
+    def __init__(self,
+                 output_size: Union[int, Tuple[int, int]],
+                 spatial_scale: float = 1.0):
+        super().__init__()
+        self.output_size = _pair(output_size)
+        self.spatial_scale = float(spatial_scale)
+        if min(self.output_size) <= 0:
+            raise ValueError(
+                f'output_size must be positive, got {self.output_size}')
+        if self.spatial_scale <= 0:
+            raise ValueError(
+                f'spatial_scale must be positive, got {spatial_scale}')
+
+    def forward(self, input: Tensor, rois: Tensor) -> Tensor:
+        return ps_roi_pool(input, rois, self.output_size, self.spatial_scale)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(output_size={self.output_size}, '
+                f'spatial_scale={self.spatial_scale})')

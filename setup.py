@@ -1,0 +1,95 @@
+"""Build script of rfcn_mm and its C++/CUDA extension ``rfcn_mm._ext``.
+
+The extension is compiled as mmcv compiles its ops: with CUDA kernels when a
+GPU is visible or ``FORCE_CUDA=1`` is set (``TORCH_CUDA_ARCH_LIST`` picks the
+architectures), CPU kernels only otherwise. Build without isolation so that
+the extension is compiled against the torch that is already installed::
+
+    pip install --no-build-isolation -e .
+"""
+import glob
+import os
+import os.path as osp
+
+from setuptools import find_packages, setup
+
+EXT_ROOT = osp.join('rfcn_mm', 'ops', 'csrc')
+
+
+def get_version():
+    scope = {}
+    with open(osp.join('rfcn_mm', 'version.py')) as f:
+        exec(compile(f.read(), 'rfcn_mm/version.py', 'exec'), scope)
+    return scope['__version__']
+
+
+def parse_requirements(fname='requirements.txt'):
+    reqs = []
+    with open(fname) as f:
+        for line in f:
+            line = line.split('#', 1)[0].strip()
+            if line and not line.startswith(('setuptools', 'wheel')):
+                reqs.append(line)
+    return reqs
+
+
+def make_extensions():
+    try:
+        import torch
+        from torch.utils.cpp_extension import (CUDA_HOME, BuildExtension,
+                                               CppExtension, CUDAExtension)
+    except ImportError as e:
+        raise RuntimeError(
+            'rfcn_mm compiles its ops against the installed torch: install '
+            'torch first, then `pip install --no-build-isolation -e .`'
+        ) from e
+
+    sources = glob.glob(osp.join(EXT_ROOT, 'pytorch', '*.cpp'))
+    sources += glob.glob(osp.join(EXT_ROOT, 'pytorch', 'cpu', '*.cpp'))
+    define_macros = []
+    extra_compile_args = {'cxx': ['-O3', '-std=c++17']}
+    include_dirs = [osp.abspath(osp.join(EXT_ROOT, 'common'))]
+
+    with_cuda = os.getenv('FORCE_CUDA', '0') == '1' or (
+        torch.cuda.is_available() and CUDA_HOME is not None)
+    if with_cuda:
+        define_macros.append(('RFCN_WITH_CUDA', None))
+        sources += glob.glob(osp.join(EXT_ROOT, 'pytorch', 'cuda', '*.cu'))
+        include_dirs.append(osp.abspath(osp.join(EXT_ROOT, 'common', 'cuda')))
+        extra_compile_args['nvcc'] = [
+            '-O3', '-std=c++17', '--use_fast_math',
+            '-D__CUDA_NO_HALF_OPERATORS__', '-D__CUDA_NO_HALF_CONVERSIONS__',
+            '-D__CUDA_NO_HALF2_OPERATORS__'
+        ]
+        extension = CUDAExtension
+    else:
+        extension = CppExtension
+
+    ext = extension(
+        name='rfcn_mm._ext',
+        sources=sorted(sources),
+        include_dirs=include_dirs,
+        define_macros=define_macros,
+        extra_compile_args=extra_compile_args)
+    build_ext = BuildExtension.with_options(
+        use_ninja=os.getenv('RFCN_USE_NINJA', '0') == '1')
+    return [ext], {'build_ext': build_ext}
+
+
+if __name__ == '__main__':
+    ext_modules, cmdclass = make_extensions()
+    setup(
+        name='rfcn_mm',
+        version=get_version(),
+        description='R-FCN (Dai et al. 2016) for MMDetection 3.x',
+        long_description=open('README.md').read(),
+        long_description_content_type='text/markdown',
+        license='Apache License 2.0',
+        packages=find_packages(exclude=('configs', 'tools', 'tests')),
+        include_package_data=True,
+        package_data={'rfcn_mm.ops': ['csrc/**/*']},
+        python_requires='>=3.8',
+        install_requires=parse_requirements(),
+        ext_modules=ext_modules,
+        cmdclass=cmdclass,
+        zip_safe=False)
