@@ -47,7 +47,7 @@ def make_extensions():
     sources = glob.glob(osp.join(EXT_ROOT, 'pytorch', '*.cpp'))
     sources += glob.glob(osp.join(EXT_ROOT, 'pytorch', 'cpu', '*.cpp'))
     define_macros = []
-    extra_compile_args = {'cxx': ['-O3', '-std=c++17']}
+    extra_compile_args = {'cxx': ['-O3']}
     include_dirs = [osp.abspath(osp.join(EXT_ROOT, 'common'))]
 
     with_cuda = os.getenv('FORCE_CUDA', '0') == '1' or (
@@ -57,7 +57,7 @@ def make_extensions():
         sources += glob.glob(osp.join(EXT_ROOT, 'pytorch', 'cuda', '*.cu'))
         include_dirs.append(osp.abspath(osp.join(EXT_ROOT, 'common', 'cuda')))
         extra_compile_args['nvcc'] = [
-            '-O3', '-std=c++17', '--use_fast_math',
+            '-O3',
             '-D__CUDA_NO_HALF_OPERATORS__', '-D__CUDA_NO_HALF_CONVERSIONS__',
             '-D__CUDA_NO_HALF2_OPERATORS__'
         ]
@@ -65,15 +65,16 @@ def make_extensions():
     else:
         extension = CppExtension
 
+    depends = glob.glob(osp.join(EXT_ROOT, 'common', '**', '*.*'),
+                        recursive=True)
     ext = extension(
         name='rfcn_mm._ext',
         sources=sorted(sources),
+        depends=sorted(depends),
         include_dirs=include_dirs,
         define_macros=define_macros,
         extra_compile_args=extra_compile_args)
-    build_ext = BuildExtension.with_options(
-        use_ninja=os.getenv('RFCN_USE_NINJA', '0') == '1')
-    return [ext], {'build_ext': build_ext}
+    return [ext], {'build_ext': BuildExtension}
 
 
 if __name__ == '__main__':

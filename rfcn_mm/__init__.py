@@ -1,11 +1,18 @@
 """R-FCN for MMDetection 3.x.
 
-Importing the package applies the fixes for today's torch/numpy stack
-(:mod:`rfcn_mm.compat`) and registers every module of the project into
-mmdet's registries.
+``import rfcn_mm`` checks that mmcv has its compiled ops, applies the fixes
+for today's torch/numpy stack (:mod:`rfcn_mm.compat`) and registers every
+module of the project into mmdet's registries.
 """
-from . import compat  # noqa: F401  (applies upstream fixes first)
-from .ops import *  # noqa: F401,F403
-from .version import __version__
+from .utils import check_mmcv_ops
 
-__all__ = ['__version__']
+check_mmcv_ops()
+
+from . import compat  # noqa: E402
+
+compat.apply_all()
+
+from .ops import *  # noqa: E402,F401,F403
+from .version import __version__  # noqa: E402
+
+__all__ = ['__version__', 'check_mmcv_ops']

@@ -1,1 +1,137 @@
-"""placeholder"""
+"""Fixes for mmengine 0.10.7 / mmdet 3.3.0 / mmcv 2.1.0 on today's stack.
+
+Everything that rfcn_mm changes about its dependencies' behaviour lives in
+this one module, and ``import rfcn_mm`` applies it (idempotently):
+
+1. **Checkpoints under torch >= 2.6.** ``torch.load`` now defaults to
+   ``weights_only=True`` and mmengine calls it without the argument, so a
+   checkpoint written by mmengine's Runner can neither be loaded
+   (``load_from``) nor resumed (``--resume``): its message hub holds
+   ``HistoryBuffer`` objects with numpy arrays, and ``HistoryBuffer``
+   pickles its statistics methods as ``getattr(HistoryBuffer, 'min')``.
+   The fix keeps torch's weights-only unpickler and adds exactly those types
+   to its allow-list (:func:`allow_mmengine_checkpoints`). ``getattr`` is
+   not allowed as such: its name is bound to :func:`_history_buffer_getattr`,
+   which resolves only registered ``HistoryBuffer`` statistics methods. Any
+   other global in a checkpoint is still refused by torch, so loading stays
+   safe; nothing here sets ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` or passes
+   ``weights_only=False``.
+2. **A torchvision that is installed but does not import** (the PyPI wheel
+   next to a CPU torch) makes mmengine's environment report, which the
+   Runner prints at start-up, raise: it catches only ``ModuleNotFoundError``.
+   :func:`patch_collect_env` reports such a torchvision as unusable instead.
+"""
+import functools
+import pickle
+import sys
+from typing import Any, Callable, Dict, List
+
+import numpy as np
+import torch
+
+_APPLIED: Dict[str, bool] = {}
+# registered by every HistoryBuffer.__init__; custom ones by their import
+_DEFAULT_STATISTICS = frozenset(('min', 'max', 'current', 'mean'))
+
+
+def _history_buffer_getattr(obj: Any, name: str) -> Callable:
+    """Stand-in for ``builtins.getattr`` while unpickling checkpoints.
+
+    Only ``getattr(HistoryBuffer, <statistics method>)`` is resolved, which
+    is what ``HistoryBuffer.__getstate__`` writes; everything else is
+    refused.
+    """
+    from mmengine.logging import HistoryBuffer
+    allowed = _DEFAULT_STATISTICS | set(HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and name in allowed:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'refusing getattr({obj!r}, {name!r}) in a checkpoint: '
+        'only HistoryBuffer statistics methods are allowed')
+
+
+def _numpy_safe_globals() -> List[Any]:
+    """numpy types found in mmengine checkpoints, under their numpy 1 and
+    numpy 2 module paths."""
+    multiarray = getattr(np, '_core', None)
+    multiarray = (multiarray.multiarray
+                  if multiarray is not None else np.core.multiarray)
+    safe = [np.ndarray, np.dtype]
+    for name in ('_reconstruct', 'scalar'):
+        fn = getattr(multiarray, name)
+        safe.append(fn)
+        safe.append((fn, f'numpy.core.multiarray.{name}'))
+        safe.append((fn, f'numpy._core.multiarray.{name}'))
+    # numpy >= 1.25 pickles dtypes of arrays through their classes
+    dtypes = getattr(np, 'dtypes', None)
+    if dtypes is not None:
+        for code in ('?', 'b', 'B', 'h', 'H', 'i', 'I', 'l', 'L', 'q', 'Q',
+                     'e', 'f', 'd', 'g', 'U', 'S'):
+            safe.append(type(np.dtype(code)))
+    return safe
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Let the weights-only unpickler read checkpoints written by mmengine's
+    Runner (see the module docstring)."""
+    if _APPLIED.get('checkpoints'):
+        return
+    from mmengine.logging import HistoryBuffer
+    safe = [HistoryBuffer] + _numpy_safe_globals()
+    safe.append((_history_buffer_getattr, 'builtins.getattr'))
+    torch.serialization.add_safe_globals(safe)
+    _APPLIED['checkpoints'] = True
+
+
+def _torchvision_import_error():
+    """The exception importing torchvision raises, or None if it imports or
+    is simply not installed."""
+    if 'torchvision' in sys.modules and sys.modules['torchvision'] is not None:
+        return None
+    try:
+        import torchvision  # noqa: F401
+    except ModuleNotFoundError:
+        return None
+    except Exception as e:  # a broken install raises RuntimeError & co.
+        sys.modules.pop('torchvision', None)
+        return e
+    return None
+
+
+def patch_collect_env() -> None:
+    """Make mmengine's ``collect_env`` survive a broken torchvision."""
+    if _APPLIED.get('collect_env'):
+        return
+    import mmdet.utils.collect_env  # noqa: F401
+    import mmengine.runner.runner as runner_mod
+    import mmengine.utils.dl_utils as dl_utils
+
+    # the packages re-export functions named like these modules
+    collect_env_mod = sys.modules['mmengine.utils.dl_utils.collect_env']
+    mmdet_collect_env = sys.modules['mmdet.utils.collect_env']
+
+    original = collect_env_mod.collect_env
+
+    @functools.wraps(original)
+    def collect_env() -> dict:
+        error = _torchvision_import_error()
+        if error is None:
+            return original()
+        sys.modules['torchvision'] = None  # import now raises ModuleNotFound
+        try:
+            env = original()
+        finally:
+            sys.modules.pop('torchvision', None)
+        env['TorchVision'] = f'unusable ({type(error).__name__}: {error})'
+        return env
+
+    for module in (collect_env_mod, dl_utils, runner_mod):
+        module.collect_env = collect_env
+    mmdet_collect_env.collect_base_env = collect_env
+    _APPLIED['collect_env'] = True
+
+
+def apply_all() -> None:
+    """Apply every fix of this module; called by ``import rfcn_mm``."""
+    allow_mmengine_checkpoints()
+    patch_collect_env()

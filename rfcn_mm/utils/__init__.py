@@ -1,0 +1,4 @@
+from .config import check_override_keys
+from .mmcv_ops import check_mmcv_ops
+
+__all__ = ['check_mmcv_ops', 'check_override_keys']

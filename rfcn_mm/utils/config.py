@@ -1,0 +1,51 @@
+"""Config helpers shared by the command-line tools."""
+import difflib
+from typing import Iterable, List
+
+from mmengine.config import Config
+
+
+def _flat_keys(node, prefix: str = '') -> List[str]:
+    keys = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            path = f'{prefix}.{k}' if prefix else str(k)
+            keys.append(path)
+            keys.extend(_flat_keys(v, path))
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            keys.extend(_flat_keys(v, f'{prefix}.{i}'))
+    return keys
+
+
+def check_override_keys(cfg: Config, keys: Iterable[str]) -> None:
+    """Raise KeyError for ``--cfg-options`` keys that name nothing.
+
+    A key may add one new leaf to an existing dict (``a.b.new=1`` when
+    ``a.b`` exists), as mmengine allows, but a typo in an intermediate key
+    would otherwise silently create a new branch that nothing reads.
+
+    Args:
+        cfg (Config): The loaded config.
+        keys (Iterable[str]): Dotted keys from ``--cfg-options``.
+    """
+    known = set(_flat_keys(cfg._cfg_dict.to_dict()))
+    for key in keys:
+        if key in known:
+            continue
+        parent = key.rsplit('.', 1)[0] if '.' in key else ''
+        if parent and parent not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f'; did you mean "{close[0]}"?' if close else ''
+            raise KeyError(f'--cfg-options key "{key}" does not exist in the '
+                           f'config ("{parent}" is not a key){hint}')
+        # a new leaf under an existing dict is allowed, unless it looks like
+        # a typo of a key that is already there
+        siblings = [
+            k for k in known
+            if (k.rsplit('.', 1)[0] if '.' in k else '') == parent
+        ]
+        close = difflib.get_close_matches(key, siblings, n=1, cutoff=0.8)
+        if close:
+            raise KeyError(f'--cfg-options key "{key}" does not exist in the '
+                           f'config; did you mean "{close[0]}"?')
