@@ -20,8 +20,15 @@ this one module, and ``import rfcn_mm`` applies it (idempotently):
    next to a CPU torch) makes mmengine's environment report, which the
    Runner prints at start-up, raise: it catches only ``ModuleNotFoundError``.
    :func:`patch_collect_env` reports such a torchvision as unusable instead.
+3. **setuptools >= 82 has no pkg_resources**, which mmengine's
+   ``is_installed``/``get_installed_path`` import, so any config that
+   inherits ``mmdet::_base_/...`` fails to load.
+   :func:`patch_package_utils` answers both from importlib instead.
 """
 import functools
+import importlib.metadata
+import importlib.util
+import os.path as osp
 import pickle
 import sys
 from typing import Any, Callable, Dict, List
@@ -131,7 +138,46 @@ def patch_collect_env() -> None:
     _APPLIED['collect_env'] = True
 
 
+def _is_installed(package: str) -> bool:
+    try:
+        importlib.metadata.distribution(package)
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        spec = importlib.util.find_spec(package)
+        return spec is not None and spec.origin is not None
+
+
+def _get_installed_path(package: str) -> str:
+    # a distribution may install a module of another name (mmcv-full: mmcv)
+    modules = [package] + [
+        m for m, dists in importlib.metadata.packages_distributions().items()
+        if package in dists
+    ]
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin is not None:
+            return osp.dirname(spec.origin)
+    raise importlib.metadata.PackageNotFoundError(package)
+
+
+def patch_package_utils() -> None:
+    """Answer mmengine's package queries without pkg_resources."""
+    if _APPLIED.get('package_utils'):
+        return
+    import mmengine.config.config as config_mod
+    import mmengine.hub.hub as hub_mod
+    import mmengine.utils as utils_mod
+    import mmengine.utils.package_utils as package_utils
+    for module in (package_utils, utils_mod, config_mod, hub_mod):
+        if hasattr(module, 'is_installed'):
+            module.is_installed = _is_installed
+        if hasattr(module, 'get_installed_path'):
+            module.get_installed_path = _get_installed_path
+    _APPLIED['package_utils'] = True
+
+
 def apply_all() -> None:
     """Apply every fix of this module; called by ``import rfcn_mm``."""
     allow_mmengine_checkpoints()
     patch_collect_env()
+    patch_package_utils()

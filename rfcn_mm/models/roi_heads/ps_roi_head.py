@@ -1,0 +1,81 @@
+from typing import List, Tuple
+
+from torch import Tensor
+
+from mmdet.models.roi_heads import StandardRoIHead
+from mmdet.models.task_modules.samplers import SamplingResult
+from mmdet.registry import MODELS
+from mmdet.structures.bbox import bbox2roi
+from mmdet.utils import ConfigType
+
+
+@MODELS.register_module()
+class PSRoIHead(StandardRoIHead):
+    """R-FCN RoI head: shared head on the whole map, position-sensitive
+    score maps, PS RoI pooling and voting.
+
+    Compared with :class:`StandardRoIHead` only the order changes: the
+    optional ``shared_head`` (R-FCN's conv5, stride 1 and dilation 2) and
+    the bbox head's score-map convs run once per image on the whole feature
+    map, and the RoIs are pooled from the score maps afterwards. The
+    ``_bbox_forward(x, rois) -> dict(cls_score, bbox_pred, bbox_feats)``
+    contract is kept, so mmdet's samplers (including its OHEMSampler) work
+    with this head. With an R-FCN OHEM sampler (one that has ``select``),
+    mining reuses the forward pass of the loss.
+    """
+
+    def init_bbox_head(self, bbox_roi_extractor: ConfigType,
+                       bbox_head: ConfigType) -> None:
+        super().init_bbox_head(bbox_roi_extractor, bbox_head)
+        extractor, head = self.bbox_roi_extractor, self.bbox_head
+        if extractor.out_channels is None:
+            extractor.out_channels = head.pooled_channels
+        elif extractor.out_channels != head.pooled_channels:
+            raise ValueError(
+                'bbox_roi_extractor.out_channels '
+                f'({extractor.out_channels}) must equal the bbox head\'s '
+                f'pooled channels num_classes + 1 + box deltas '
+                f'({head.pooled_channels}); leave it None to derive it')
+        if extractor.bins != head.roi_feat_area:
+            raise ValueError(
+                f'bbox_roi_extractor.roi_layer.output_size ({extractor.bins} '
+                f'bins) and bbox_head.roi_feat_size ({head.roi_feat_area} '
+                'bins) must agree')
+
+    def _bbox_forward(self, x: Tuple[Tensor], rois: Tensor) -> dict:
+        """Score maps on the whole map, then PS pooling and voting.
+
+        Args:
+            x (tuple[Tensor]): Single-level features of shape (N, C, H, W).
+            rois (Tensor): RoIs of shape (R, 5).
+
+        Returns:
+            dict: ``cls_score`` (R, C+1), ``bbox_pred`` (R, 4) or (R, 4C),
+            ``bbox_feats``, the pooled maps (R, pooled_channels, k, k).
+        """
+        feats = x[0]
+        if self.with_shared_head:
+            feats = self.shared_head(feats)
+        maps = self.bbox_head.score_maps(feats)
+        pooled = self.bbox_roi_extractor((maps, ), rois)
+        cls_score, bbox_pred = self.bbox_head(pooled)
+        return dict(cls_score=cls_score, bbox_pred=bbox_pred,
+                    bbox_feats=pooled)
+
+    def bbox_loss(self, x: Tuple[Tensor],
+                  sampling_results: List[SamplingResult]) -> dict:
+        """Box head loss; mines hard examples from the same forward pass when
+        the sampler is an R-FCN OHEM sampler."""
+        rois = bbox2roi([res.priors for res in sampling_results])
+        bbox_results = self._bbox_forward(x, rois)
+        miner = self.bbox_sampler if hasattr(self.bbox_sampler,
+                                             'select') else None
+        bbox_loss_and_target = self.bbox_head.loss_and_target(
+            cls_score=bbox_results['cls_score'],
+            bbox_pred=bbox_results['bbox_pred'],
+            rois=rois,
+            sampling_results=sampling_results,
+            rcnn_train_cfg=self.train_cfg,
+            hard_example_miner=miner)
+        bbox_results.update(loss_bbox=bbox_loss_and_target['loss_bbox'])
+        return bbox_results
