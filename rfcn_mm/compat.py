@@ -24,6 +24,11 @@ this one module, and ``import rfcn_mm`` applies it (idempotently):
    ``is_installed``/``get_installed_path`` import, so any config that
    inherits ``mmdet::_base_/...`` fails to load.
    :func:`patch_package_utils` answers both from importlib instead.
+4. **mmcv's NMS under autocast.** Its kernels take float32 (and float16 on
+   CUDA) boxes and scores of one dtype, so mixed precision (bfloat16 on CPU
+   or CUDA, or boxes and scores of different dtypes) stops the RPN with
+   "expected scalar type Float but found BFloat16". :func:`patch_nms_dtypes`
+   runs such calls in float32 (NMS decisions need the precision anyway).
 """
 import functools
 import importlib.metadata
@@ -176,8 +181,37 @@ def patch_package_utils() -> None:
     _APPLIED['package_utils'] = True
 
 
+def patch_nms_dtypes() -> None:
+    """Run mmcv's ``nms`` in float32 when boxes and scores are of mixed or
+    reduced precision; ``batched_nms`` looks ``nms`` up in the same
+    module, so it is covered too."""
+    if _APPLIED.get('nms'):
+        return
+    import mmcv.ops
+    nms_mod = sys.modules['mmcv.ops.nms']  # mmcv.ops.nms is the function
+    original = nms_mod.nms
+
+    @functools.wraps(original)
+    def nms(boxes, scores, iou_threshold, offset=0, score_threshold=0,
+            max_num=-1):
+        full = (torch.float32, torch.float64)
+        if isinstance(boxes, torch.Tensor) and (
+                boxes.dtype != scores.dtype or boxes.dtype not in full):
+            dets, inds = original(boxes.float(), scores.float(),
+                                  iou_threshold, offset, score_threshold,
+                                  max_num)
+            return dets.to(boxes.dtype), inds
+        return original(boxes, scores, iou_threshold, offset,
+                        score_threshold, max_num)
+
+    nms_mod.nms = nms
+    mmcv.ops.nms = nms
+    _APPLIED['nms'] = True
+
+
 def apply_all() -> None:
     """Apply every fix of this module; called by ``import rfcn_mm``."""
     allow_mmengine_checkpoints()
     patch_collect_env()
     patch_package_utils()
+    patch_nms_dtypes()

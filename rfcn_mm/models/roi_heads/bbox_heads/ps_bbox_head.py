@@ -120,8 +120,9 @@ class PSBBoxHead(BBoxHead):
             tuple[Tensor, Tensor]: cls_score (R, C+1) and bbox_pred
             (R, 4) or (R, 4C).
         """
-        votes = pooled.mean(dim=(2, 3))
-        return votes.split([self.cls_channels, self.reg_channels], dim=1)
+        cls_score = pooled[:, :self.cls_channels].mean(dim=(2, 3))
+        bbox_pred = pooled[:, self.cls_channels:].mean(dim=(2, 3))
+        return cls_score, bbox_pred
 
     def per_roi_losses(self, cls_score: Tensor, bbox_pred: Tensor,
                        labels: Tensor, label_weights: Tensor,
@@ -136,7 +137,7 @@ class PSBBoxHead(BBoxHead):
         """
         loss_cls = self.loss_cls(
             cls_score, labels, label_weights, reduction_override='none')
-        loss_bbox = cls_score.new_zeros(cls_score.size(0))
+        loss_bbox = loss_cls.new_zeros(cls_score.size(0))
         pos = (labels >= 0) & (labels < self.num_classes)
         if pos.any():
             if self.reg_class_agnostic:
@@ -150,7 +151,8 @@ class PSBBoxHead(BBoxHead):
                 bbox_weights[pos],
                 reduction_override='none')
             loss_bbox = loss_bbox.index_put((pos.nonzero()[:, 0], ),
-                                            per_coord.sum(dim=1))
+                                            per_coord.sum(dim=1).to(
+                                                loss_bbox.dtype))
         return loss_cls, loss_bbox
 
     def loss_and_target(self,

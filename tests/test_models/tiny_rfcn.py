@@ -1,0 +1,73 @@
+"""A small R-FCN built from the main config, for CPU tests."""
+import copy
+import os.path as osp
+
+import torch
+from mmengine.config import Config
+
+from mmengine.structures import InstanceData
+
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample
+from mmdet.utils import register_all_modules
+
+register_all_modules()
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+MAIN_CFG = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r101_voc0712.py')
+
+
+def tiny_model_cfg(k=3, num_classes=3, roi_layer='PSRoIPool',
+                   class_agnostic=True, sampler=None):
+    cfg = Config.fromfile(MAIN_CFG)
+    model = copy.deepcopy(cfg.model)
+    model.backbone.update(depth=18, init_cfg=None)
+    model.rpn_head.update(in_channels=256, feat_channels=64)
+    model.rpn_head.anchor_generator.scales = [2, 4, 8]  # small images
+    model.roi_head.shared_head.update(depth=18, init_cfg=None)
+    layer = dict(type=roi_layer, output_size=k)
+    model.roi_head.bbox_roi_extractor.roi_layer = layer
+    model.roi_head.bbox_head.update(
+        roi_feat_size=k,
+        in_channels=512,
+        mid_channels=64,
+        num_classes=num_classes,
+        reg_class_agnostic=class_agnostic)
+    model.train_cfg.rpn_proposal.update(nms_pre=600, max_per_img=100)
+    model.test_cfg.rpn.update(nms_pre=600, max_per_img=100)
+    model.train_cfg.rcnn.sampler.num = 32
+    if sampler is not None:
+        model.train_cfg.rcnn.sampler = sampler
+    return model
+
+
+def build_tiny(seed=0, **kwargs):
+    torch.manual_seed(seed)
+    model = MODELS.build(tiny_model_cfg(**kwargs))
+    model.init_weights()
+    return model
+
+
+def make_batch(num_imgs=2, size=(96, 128), num_gts=2, seed=0,
+               scale_factor=(1.0, 1.0)):
+    g = torch.Generator().manual_seed(seed)
+    h, w = size
+    inputs = torch.rand(num_imgs, 3, h, w, generator=g) * 255
+    samples = []
+    for _ in range(num_imgs):
+        ds = DetDataSample(
+            metainfo=dict(
+                img_shape=(h, w),
+                ori_shape=(round(h / scale_factor[1]),
+                           round(w / scale_factor[0])),
+                scale_factor=scale_factor,
+                pad_shape=(h, w),
+                batch_input_shape=(h, w)))
+        xy = torch.rand(num_gts, 2, generator=g) * torch.tensor([w, h]) * .6
+        wh = 16 + torch.rand(num_gts, 2, generator=g) * 24
+        gt = InstanceData()
+        gt.bboxes = torch.cat([xy, xy + wh], 1)
+        gt.labels = torch.randint(0, 3, (num_gts, ), generator=g)
+        ds.gt_instances = gt
+        samples.append(ds)
+    return inputs, samples
