@@ -10,6 +10,7 @@ from mmengine.structures import InstanceData
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.utils import register_all_modules
+import rfcn_mm  # noqa: F401  (registers the project and its fixes)
 
 register_all_modules()
 
