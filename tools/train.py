@@ -10,7 +10,8 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import rfcn_mm  # noqa: E402,F401  (fixes + registration before any build)
-from rfcn_mm.utils import check_override_keys  # noqa: E402
+from rfcn_mm.utils import (check_override_keys,  # noqa: E402
+                           drop_unavailable_pretrained)
 
 
 def parse_args():
@@ -74,6 +75,7 @@ def build_cfg(args) -> Config:
             raise FileNotFoundError(f'--resume checkpoint not found: '
                                     f'{args.resume}')
         cfg.resume, cfg.load_from = True, args.resume
+    drop_unavailable_pretrained(cfg.model)
     return cfg
 
 

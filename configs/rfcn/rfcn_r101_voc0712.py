@@ -130,7 +130,6 @@ train_dataloader = dict(batch_size=1, num_workers=2)  # x 8 GPUs = 8 images
 
 # SGD, lr 1e-3 for 20k then 1e-4 for 10k iterations at 8 images/iteration
 train_cfg = dict(
-    _delete_=True,
     type='IterBasedTrainLoop',
     max_iters=30000,
     val_interval=10000)

@@ -1,4 +1,7 @@
 from .config import check_override_keys
 from .mmcv_ops import check_mmcv_ops
+from .pretrained import drop_unavailable_pretrained
 
-__all__ = ['check_mmcv_ops', 'check_override_keys']
+__all__ = [
+    'check_mmcv_ops', 'check_override_keys', 'drop_unavailable_pretrained'
+]

@@ -1,0 +1,4 @@
+from .synthetic_voc import CLASSES as SYNTHETIC_CLASSES
+from .synthetic_voc import make_synthetic_voc
+
+__all__ = ['make_synthetic_voc', 'SYNTHETIC_CLASSES']

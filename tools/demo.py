@@ -1,0 +1,108 @@
+"""The offline demo: write a synthetic VOC-layout dataset, train a small
+R-FCN on it on the CPU, evaluate VOC mAP, and draw some detections.
+
+    python tools/demo.py [--iters 600] [--work-dir work_dirs/demo]
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import rfcn_mm  # noqa: E402,F401
+from rfcn_mm.datasets import make_synthetic_voc  # noqa: E402
+
+CONFIG = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r18_synthetic-voc.py')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='R-FCN offline demo')
+    parser.add_argument('--iters', type=int, default=600,
+                        help='training iterations (batch 4)')
+    parser.add_argument('--work-dir', default=osp.join('work_dirs', 'demo'))
+    parser.add_argument('--data-root',
+                        default=osp.join('data', 'synthetic_voc'))
+    parser.add_argument('--num-train', type=int, default=400)
+    parser.add_argument('--num-test', type=int, default=100)
+    parser.add_argument('--num-vis', type=int, default=6,
+                        help='test images to draw detections on')
+    return parser.parse_args()
+
+
+def build_cfg(args):
+    from mmengine.config import Config
+    cfg = Config.fromfile(CONFIG)
+    cfg.work_dir = args.work_dir
+    root = osp.abspath(args.data_root) + '/'
+    for loader in (cfg.train_dataloader, cfg.val_dataloader,
+                   cfg.test_dataloader):
+        loader.dataset.data_root = root
+    cfg.train_cfg.max_iters = args.iters
+    cfg.train_cfg.val_interval = args.iters
+    cfg.param_scheduler[0].end = min(50, args.iters)
+    cfg.param_scheduler[1].update(
+        end=args.iters, milestones=[int(args.iters * 0.75)])
+    cfg.default_hooks.checkpoint.interval = args.iters
+    return cfg
+
+
+def draw(runner, cfg, out_dir, num):
+    import mmcv
+    from mmdet.apis import inference_detector
+    from mmdet.registry import VISUALIZERS
+    model = runner.model
+    model.cfg = cfg
+    model.eval()
+    visualizer = VISUALIZERS.build(cfg.visualizer)
+    visualizer.dataset_meta = model.dataset_meta
+    names = open(
+        osp.join(cfg.test_dataloader.dataset.data_root,
+                 cfg.test_dataloader.dataset.ann_file)).read().split()[:num]
+    paths = []
+    for name in names:
+        img_path = osp.join(cfg.test_dataloader.dataset.data_root,
+                            'VOC2007', 'JPEGImages', f'{name}.jpg')
+        result = inference_detector(model, img_path)
+        img = mmcv.imconvert(mmcv.imread(img_path), 'bgr', 'rgb')
+        out = osp.join(out_dir, f'{name}.png')
+        visualizer.add_datasample(
+            name, img, result, draw_gt=False, pred_score_thr=0.5,
+            out_file=out)
+        paths.append(out)
+    return paths
+
+
+def main():
+    args = parse_args()
+    from mmengine.runner import Runner
+    start = time.time()
+    print(f'[demo] writing the synthetic dataset to {args.data_root} ...')
+    make_synthetic_voc(args.data_root, args.num_train, args.num_test)
+    cfg = build_cfg(args)
+    runner = Runner.from_cfg(cfg)
+    runner.train()  # evaluates VOC mAP on the test split at the end
+    metrics = runner.val_loop.run() if runner.val_loop else {}
+    vis_dir = osp.join(args.work_dir, 'detections')
+    paths = draw(runner, cfg, vis_dir, args.num_vis)
+    summary = dict(
+        mAP=metrics.get('pascal_voc/mAP'),
+        iters=args.iters,
+        minutes=round((time.time() - start) / 60, 1),
+        dataset=osp.abspath(args.data_root),
+        checkpoint=osp.abspath(
+            osp.join(args.work_dir, f'iter_{args.iters}.pth')),
+        logs=osp.abspath(runner.log_dir),
+        detections=osp.abspath(vis_dir))
+    with open(osp.join(args.work_dir, 'demo_summary.json'), 'w') as f:
+        json.dump(summary, f, indent=2)
+    print('\n[demo] done.')
+    for key, value in summary.items():
+        print(f'[demo]   {key:<11} {value}')
+    print(f'[demo]   images      {len(paths)} PNGs with drawn detections')
+
+
+if __name__ == '__main__':
+    main()
