@@ -46,7 +46,7 @@ test_pipeline = [
                    'scale_factor'))
 ]
 dataset = dict(
-    type='VOCDataset',
+    type='CheckedVOCDataset',  # mmdet's VOCDataset + named errors
     data_root=data_root,
     metainfo=dict(classes=classes),
     data_prefix=dict(sub_data_root='VOC2007/'))

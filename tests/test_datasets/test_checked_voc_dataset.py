@@ -1,0 +1,133 @@
+"""Bad dataset input stops the run with a message naming the file."""
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from mmdet.registry import DATASETS
+from rfcn_mm.datasets import SYNTHETIC_CLASSES, make_synthetic_voc
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+@pytest.fixture
+def voc(tmp_path):
+    root = str(tmp_path / 'voc')
+    make_synthetic_voc(root, num_train=4, num_test=2, seed=1)
+    return root
+
+
+def _build(root, **kwargs):
+    return DATASETS.build(
+        dict(
+            type='CheckedVOCDataset',
+            data_root=root + '/',
+            ann_file='VOC2007/ImageSets/Main/trainval.txt',
+            data_prefix=dict(sub_data_root='VOC2007/'),
+            metainfo=dict(classes=SYNTHETIC_CLASSES),
+            pipeline=[],
+            **kwargs))
+
+
+def _xml(root, name='000002'):
+    return osp.join(root, 'VOC2007', 'Annotations', f'{name}.xml')
+
+
+def test_clean_dataset_loads_like_vocdataset(voc):
+    ds = _build(voc)
+    plain = DATASETS.build(
+        dict(
+            type='VOCDataset',
+            data_root=voc + '/',
+            ann_file='VOC2007/ImageSets/Main/trainval.txt',
+            data_prefix=dict(sub_data_root='VOC2007/'),
+            metainfo=dict(classes=SYNTHETIC_CLASSES),
+            pipeline=[]))
+    assert len(ds) == len(plain) == 4
+    for i in range(4):
+        a, b = ds.get_data_info(i), plain.get_data_info(i)
+        assert a['instances'] == b['instances']
+
+
+def test_corrupt_annotation_file(voc):
+    with open(_xml(voc), 'w') as f:
+        f.write('<annotation><object><name>cross</name')
+    with pytest.raises(ValueError, match='corrupt annotation file .*'
+                       '000002.xml'):
+        _build(voc)
+
+
+def test_missing_annotation_file(voc):
+    os.remove(_xml(voc))
+    with pytest.raises(FileNotFoundError, match='annotation file not found: '
+                       '.*000002.xml'):
+        _build(voc)
+
+
+def test_missing_image(voc):
+    os.remove(osp.join(voc, 'VOC2007', 'JPEGImages', '000003.jpg'))
+    with pytest.raises(FileNotFoundError, match='image not found: .*'
+                       '000003.jpg'):
+        _build(voc)
+
+
+def test_box_outside_the_image(voc):
+    text = open(_xml(voc)).read()
+    start = text.index('<xmax>') + len('<xmax>')
+    end = text.index('</xmax>')
+    with open(_xml(voc), 'w') as f:
+        f.write(text[:start] + '999' + text[end:])
+    with pytest.raises(ValueError, match='000002.xml: object 0 has box .*'
+                       'outside the 256x256 image'):
+        _build(voc)
+    ds = _build(voc, out_of_image='clip')
+    boxes = [inst['bbox'] for d in range(len(ds))
+             for inst in ds.get_data_info(d)['instances']]
+    assert max(b[2] for b in boxes) <= 256
+
+
+def test_unknown_class_name(voc):
+    text = open(_xml(voc)).read()
+    name = text.split('<name>')[1].split('</name>')[0]
+    with open(_xml(voc), 'w') as f:
+        f.write(text.replace(f'<name>{name}</name>', '<name>hexagon</name>',
+                             1))
+    with pytest.raises(ValueError, match='000002.xml: object 0 has unknown '
+                       'class name "hexagon"'):
+        _build(voc)
+    assert len(_build(voc, unknown_class='skip')) == 4
+
+
+def test_missing_tag(voc):
+    text = open(_xml(voc)).read()
+    with open(_xml(voc), 'w') as f:
+        f.write(text.replace('<ymin>', '<ymim>').replace('</ymin>',
+                                                         '</ymim>'))
+    with pytest.raises(ValueError, match='malformed annotation file .*'
+                       '000002.xml'):
+        _build(voc)
+
+
+def test_bad_option_values(voc):
+    with pytest.raises(ValueError, match='unknown_class'):
+        _build(voc, unknown_class='warn')
+
+
+@pytest.mark.parametrize('key,message', [
+    ('model.roi_head.bbox_hed.num_classes=3',
+     '"model.roi_head.bbox_hed" is not a key'),
+    ('model.roi_head.bbox_head.num_clases=3',
+     'did you mean "model.roi_head.bbox_head.num_classes"'),
+])
+def test_config_key_that_does_not_exist(key, message):
+    cfg = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r18_synthetic-voc.py')
+    proc = subprocess.run(
+        [sys.executable,
+         osp.join(ROOT, 'tools', 'train.py'), cfg, '--cfg-options', key],
+        capture_output=True,
+        text=True)
+    assert proc.returncode != 0
+    assert message in proc.stderr.splitlines()[-1]
