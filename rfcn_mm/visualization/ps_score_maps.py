@@ -8,7 +8,6 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from torch import Tensor
 
 
 @torch.no_grad()
@@ -75,7 +74,8 @@ def draw_ps_maps(image: np.ndarray,
     import matplotlib.pyplot as plt
 
     kh, kw = result['k']
-    maps: Tensor = result['maps']
+    maps = result['maps'].numpy()
+    pooled = result['pooled'].numpy()
     s = result['stride']
     x1, y1, x2, y2 = [float(v) / s for v in roi]
     bw, bh = (x2 - x1) / kw, (y2 - y1) / kh
@@ -102,10 +102,10 @@ def draw_ps_maps(image: np.ndarray,
             ax.set_title(f'map ({i},{j})', fontsize=9)
             ax.axis('off')
     ax = fig.add_subplot(grid[:, kw + 1])
-    ax.imshow(result['pooled'], cmap='viridis', vmin=vmin, vmax=vmax)
+    ax.imshow(pooled, cmap='viridis', vmin=vmin, vmax=vmax)
     for i in range(kh):
         for j in range(kw):
-            ax.text(j, i, f'{float(result["pooled"][i, j]):.1f}',
+            ax.text(j, i, f'{pooled[i, j]:.1f}',
                     ha='center', va='center', color='white', fontsize=8)
     ax.set_title(f'pooled bins\nvote {result["vote"]:.2f}, '
                  f'p({class_name}) = {result["score"]:.2f}')
