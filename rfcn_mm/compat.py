@@ -29,6 +29,13 @@ this one module, and ``import rfcn_mm`` applies it (idempotently):
    or CUDA, or boxes and scores of different dtypes) stops the RPN with
    "expected scalar type Float but found BFloat16". :func:`patch_nms_dtypes`
    runs such calls in float32 (NMS decisions need the precision anyway).
+5. **Multi-process training without GPUs.** mmengine's torchrun launcher
+   calls ``torch.cuda.set_device`` unconditionally, so ``--launcher pytorch``
+   dies on CPU-only machines, and the Runner then wraps the model in DDP
+   with ``device_ids=[local_rank]``, which DDP refuses for a CPU module.
+   :func:`patch_cpu_dist` initialises the process group without
+   ``set_device`` when CUDA is unavailable (gloo), names the fix when the
+   config asks for nccl there, and drops ``device_ids`` for CPU modules.
 """
 import functools
 import importlib.metadata
@@ -209,9 +216,47 @@ def patch_nms_dtypes() -> None:
     _APPLIED['nms'] = True
 
 
+def patch_cpu_dist() -> None:
+    """Let mmengine's pytorch launcher run without CUDA (gloo backend)."""
+    if _APPLIED.get('cpu_dist'):
+        return
+    dist_utils = sys.modules.get('mmengine.dist.utils')
+    if dist_utils is None:
+        import mmengine.dist.utils  # noqa: F401
+        dist_utils = sys.modules['mmengine.dist.utils']
+    original = dist_utils._init_dist_pytorch
+
+    @functools.wraps(original)
+    def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
+        if torch.cuda.is_available() or init_backend != 'torch':
+            return original(backend, init_backend=init_backend, **kwargs)
+        if backend != 'gloo':
+            raise RuntimeError(
+                f'distributed backend "{backend}" needs GPUs and none is '
+                'available: set env_cfg.dist_cfg.backend="gloo" to train '
+                'with several CPU processes')
+        torch.distributed.init_process_group(backend=backend, **kwargs)
+
+    dist_utils._init_dist_pytorch = _init_dist_pytorch
+
+    from mmengine.model import MMDistributedDataParallel
+    ddp_init = MMDistributedDataParallel.__init__
+
+    @functools.wraps(ddp_init)
+    def __init__(self, module, detect_anomalous_params=False, **kwargs):
+        on_cpu = all(p.device.type == 'cpu' for p in module.parameters())
+        if on_cpu and kwargs.get('device_ids') is not None:
+            kwargs['device_ids'] = None
+        ddp_init(self, module, detect_anomalous_params, **kwargs)
+
+    MMDistributedDataParallel.__init__ = __init__
+    _APPLIED['cpu_dist'] = True
+
+
 def apply_all() -> None:
     """Apply every fix of this module; called by ``import rfcn_mm``."""
     allow_mmengine_checkpoints()
     patch_collect_env()
     patch_package_utils()
     patch_nms_dtypes()
+    patch_cpu_dist()

@@ -51,3 +51,17 @@ class StallHook(Hook):
         if runner.iter + 1 == at and not os.path.exists(self.marker):
             open(self.marker, 'w').close()
             time.sleep(600)
+
+
+@HOOKS.register_module()
+class RankReportHook(Hook):
+    """Writes rank, world size and the final weights of each process."""
+
+    def after_run(self, runner):
+        from mmengine.dist import get_dist_info
+        rank, world = get_dist_info()
+        model = getattr(runner.model, 'module', runner.model)
+        weights = [round(float(v), 6) for v in model.fc.weight.flatten()]
+        with open(os.path.join(runner.work_dir, f'rank_{rank}.txt'),
+                  'w') as f:
+            f.write(f'{world} {weights}')
