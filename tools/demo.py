@@ -84,11 +84,12 @@ def main():
     cfg = build_cfg(args)
     runner = Runner.from_cfg(cfg)
     runner.train()  # evaluates VOC mAP on the test split at the end
-    metrics = runner.val_loop.run() if runner.val_loop else {}
+    mAP = float(
+        runner.message_hub.get_scalar('val/pascal_voc/mAP').current())
     vis_dir = osp.join(args.work_dir, 'detections')
     paths = draw(runner, cfg, vis_dir, args.num_vis)
     summary = dict(
-        mAP=metrics.get('pascal_voc/mAP'),
+        mAP=round(mAP, 4),
         iters=args.iters,
         minutes=round((time.time() - start) / 60, 1),
         dataset=osp.abspath(args.data_root),

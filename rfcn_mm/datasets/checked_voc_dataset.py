@@ -43,6 +43,12 @@ class CheckedVOCDataset(VOCDataset):
         self.out_of_image = out_of_image
         self.check_images = check_images
         super().__init__(*args, **kwargs)
+        if tuple(self._metainfo['classes']) != tuple(
+                VOCDataset.METAINFO['classes']):
+            # VOCMetric prints PASCAL's class names for any dataset whose
+            # folder is VOC2007/VOC2012; custom classes are not PASCAL VOC.
+            # (The 11-point/area AP mode is set on the metric itself.)
+            self._metainfo['dataset_type'] = None
 
     def parse_data_info(self, img_info: dict) -> Union[dict, List[dict]]:
         xml_path = img_info['xml_path']

@@ -47,6 +47,9 @@ def test_clean_dataset_loads_like_vocdataset(voc):
             metainfo=dict(classes=SYNTHETIC_CLASSES),
             pipeline=[]))
     assert len(ds) == len(plain) == 4
+    # custom classes in a VOC2007 folder: VOCMetric must print our names
+    assert plain.metainfo['dataset_type'] == 'VOC2007'
+    assert ds.metainfo['dataset_type'] is None
     for i in range(4):
         a, b = ds.get_data_info(i), plain.get_data_info(i)
         assert a['instances'] == b['instances']
