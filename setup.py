@@ -10,7 +10,6 @@ the extension is compiled against the torch that is already installed::
 import glob
 import os
 import os.path as osp
-
 from setuptools import find_packages, setup
 
 EXT_ROOT = osp.join('rfcn_mm', 'ops', 'csrc')

@@ -12,9 +12,9 @@ from . import compat  # noqa: E402
 
 compat.apply_all()
 
-from .ops import *  # noqa: E402,F401,F403
 from .datasets import *  # noqa: E402,F401,F403
 from .models import *  # noqa: E402,F401,F403
+from .ops import *  # noqa: E402,F401,F403
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__', 'check_mmcv_ops']

@@ -149,6 +149,7 @@ def test_import_registers_and_has_mmcv_ops():
 
 def test_missing_mmcv_ops_are_reported_with_the_fix(monkeypatch):
     import builtins
+
     from rfcn_mm.utils import mmcv_ops
     real_import = builtins.__import__
 

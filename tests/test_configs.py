@@ -4,10 +4,9 @@ import glob
 import os.path as osp
 
 import pytest
-from mmengine.config import Config
-
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
+from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'rfcn', '*.py')))

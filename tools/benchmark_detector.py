@@ -41,10 +41,9 @@ def strip_pretrained(node):
 
 
 def build(name, num_proposals, device):
-    from mmengine.config import Config
-
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
+    from mmengine.config import Config
     register_all_modules()
     cfg = Config.fromfile(RFCN_CFG if name == 'rfcn' else C4_CFG)
     model_cfg = copy.deepcopy(cfg.model)
@@ -65,9 +64,8 @@ def build(name, num_proposals, device):
 
 
 def batch(device, train):
-    from mmengine.structures import InstanceData
-
     from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
     g = torch.Generator().manual_seed(0)
     inputs = (torch.rand(1, 3, 608, 1008, generator=g) * 255).to(device)
     ds = DetDataSample(

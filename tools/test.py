@@ -14,8 +14,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import rfcn_mm  # noqa: E402,F401
-from rfcn_mm.utils import check_override_keys  # noqa: E402
+import rfcn_mm  # noqa: E402
 
 EVALUATORS = {
     'mAP': dict(type='VOCMetric', metric='mAP', eval_mode='11points'),
@@ -66,7 +65,7 @@ def build_cfg(args) -> Config:
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options:
-        check_override_keys(cfg, args.cfg_options)
+        rfcn_mm.utils.check_override_keys(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
     if args.work_dir:
         cfg.work_dir = args.work_dir

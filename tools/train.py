@@ -9,9 +9,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import rfcn_mm  # noqa: E402,F401  (fixes + registration before any build)
-from rfcn_mm.utils import (check_override_keys,  # noqa: E402
-                           drop_unavailable_pretrained)
+import rfcn_mm  # noqa: E402  (fixes + registration before any build)
 
 
 def parse_args():
@@ -53,7 +51,7 @@ def build_cfg(args) -> Config:
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options:
-        check_override_keys(cfg, args.cfg_options)
+        rfcn_mm.utils.check_override_keys(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
     if args.work_dir:
         cfg.work_dir = args.work_dir
@@ -75,7 +73,7 @@ def build_cfg(args) -> Config:
             raise FileNotFoundError(f'--resume checkpoint not found: '
                                     f'{args.resume}')
         cfg.resume, cfg.load_from = True, args.resume
-    drop_unavailable_pretrained(cfg.model)
+    rfcn_mm.utils.drop_unavailable_pretrained(cfg.model)
     return cfg
 
 

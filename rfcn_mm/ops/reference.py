@@ -84,8 +84,8 @@ def _bilinear(plane: Tensor, y: Tensor, x: Tensor) -> Tensor:
         x_high = x_low + 1
     ly, lx = y - y_low, x - x_low
     hy, hx = 1 - ly, 1 - lx
-    return (hy * hx * plane[:, y_low, x_low] + hy * lx * plane[:, y_low,
-                                                                x_high] +
+    return (hy * hx * plane[:, y_low, x_low] +
+            hy * lx * plane[:, y_low, x_high] +
             ly * hx * plane[:, y_high, x_low] +
             ly * lx * plane[:, y_high, x_high])
 

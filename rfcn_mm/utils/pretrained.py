@@ -1,10 +1,10 @@
 """Offline fallback for ImageNet weights named by URL in configs."""
 import os.path as osp
 import urllib.request
+import warnings
 from typing import Dict
 
 import torch
-from mmengine.logging import print_log
 
 
 def _reachable(url: str, timeout: float) -> bool:
@@ -49,13 +49,12 @@ def drop_unavailable_pretrained(model_cfg: dict, timeout: float = 5.) -> int:
                     if not verdict[url]:
                         node['init_cfg'] = None
                         dropped += 1
-                        print_log(
+                        warnings.warn(
                             f'Pretrained weights {url} are not cached in '
                             f'{cache} and cannot be downloaded (offline?): '
                             f'{node.get("type")} starts from random '
                             'initialisation. Put the file there to use it.',
-                            logger='current',
-                            level=30)
+                            stacklevel=2)
             for v in node.values():
                 visit(v)
         elif isinstance(node, (list, tuple)):

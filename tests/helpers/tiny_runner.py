@@ -4,11 +4,10 @@ import time
 
 import torch
 import torch.nn as nn
+from mmdet.registry import DATASETS, HOOKS, MODELS
 from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from torch.utils.data import Dataset
-
-from mmdet.registry import DATASETS, HOOKS, MODELS
 
 
 @MODELS.register_module()

@@ -1,13 +1,12 @@
 """Bad dataset input stops the run with a message naming the file."""
 import os
 import os.path as osp
-import shutil
 import subprocess
 import sys
 
 import pytest
-
 from mmdet.registry import DATASETS
+
 from rfcn_mm.datasets import SYNTHETIC_CLASSES, make_synthetic_voc
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -2,9 +2,9 @@ import copy
 
 import pytest
 import torch
+from mmdet.registry import MODELS
 from tiny_rfcn import build_tiny, make_batch, tiny_model_cfg
 
-from mmdet.registry import MODELS
 from rfcn_mm.models import PSBBoxHead, PSRoIExtractor, PSRoIHead
 
 
@@ -73,7 +73,8 @@ def test_predict_returns_instances_in_original_coordinates():
     torch.testing.assert_close(pred.bboxes, pred_raw.bboxes / 0.5)
     assert pred.labels.max() < 3 and (pred.scores <= 1).all()
     ori_h, ori_w = samples[0].ori_shape
-    assert pred.bboxes[:, 2].max() <= ori_w and pred.bboxes[:, 3].max() <= ori_h
+    assert pred.bboxes[:, 2].max() <= ori_w
+    assert pred.bboxes[:, 3].max() <= ori_h
 
 
 @pytest.mark.parametrize('k', [1, 3, 7])

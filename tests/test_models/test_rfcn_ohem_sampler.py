@@ -1,11 +1,11 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from mmdet.models.task_modules.assigners import MaxIoUAssigner
+from mmdet.registry import MODELS, TASK_UTILS
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 
-from mmdet.models.task_modules.assigners import MaxIoUAssigner
-from mmdet.registry import MODELS, TASK_UTILS
 from rfcn_mm.models import RFCNOHEMSampler
 
 

@@ -1,7 +1,6 @@
 import torch
-from tiny_rfcn import build_tiny, make_batch
-
 from mmdet.structures.bbox import bbox_overlaps
+from tiny_rfcn import build_tiny, make_batch
 
 # Losses of the tiny R-FCN (seed 0, batch seed 0) recorded when the
 # detector was verified by the tests above; a change here means the model's

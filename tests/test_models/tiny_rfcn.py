@@ -3,13 +3,12 @@ import copy
 import os.path as osp
 
 import torch
-from mmengine.config import Config
-
-from mmengine.structures import InstanceData
-
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.utils import register_all_modules
+from mmengine.config import Config
+from mmengine.structures import InstanceData
+
 import rfcn_mm  # noqa: F401  (registers the project and its fixes)
 
 register_all_modules()

@@ -6,8 +6,9 @@ import pytest
 import torch
 from roi_cases import make_rois
 
-from rfcn_mm.ops import (PSRoIAlign, PSRoIPool, ps_roi_align, ps_roi_pool,
-                         ps_roi_align_reference, ps_roi_pool_reference)
+from rfcn_mm.ops import (PSRoIAlign, PSRoIPool, ps_roi_align,
+                         ps_roi_align_reference, ps_roi_pool,
+                         ps_roi_pool_reference)
 
 OPS = {
     'pool': (ps_roi_pool, ps_roi_pool_reference),

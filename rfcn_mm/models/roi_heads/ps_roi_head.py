@@ -1,12 +1,11 @@
 from typing import List, Tuple
 
-from torch import Tensor
-
 from mmdet.models.roi_heads import StandardRoIHead
 from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import ConfigType
+from torch import Tensor
 
 
 @MODELS.register_module()

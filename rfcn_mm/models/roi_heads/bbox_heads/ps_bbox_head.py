@@ -3,14 +3,13 @@ from typing import List, Optional, Tuple
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
-from mmengine.config import ConfigDict
-from torch import Tensor
-
 from mmdet.models.losses import accuracy
 from mmdet.models.roi_heads.bbox_heads import BBoxHead
 from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptMultiConfig
+from mmengine.config import ConfigDict
+from torch import Tensor
 
 
 @MODELS.register_module()

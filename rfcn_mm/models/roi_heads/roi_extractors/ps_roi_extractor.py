@@ -1,11 +1,11 @@
 from typing import List, Optional, Tuple
 
 import torch.nn as nn
-from torch import Tensor
-
 from mmdet.models.roi_heads.roi_extractors import BaseRoIExtractor
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptMultiConfig
+from torch import Tensor
+
 from rfcn_mm import ops
 
 PS_ROI_LAYERS = {'PSRoIPool': ops.PSRoIPool, 'PSRoIAlign': ops.PSRoIAlign}

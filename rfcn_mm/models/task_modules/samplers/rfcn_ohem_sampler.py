@@ -2,11 +2,10 @@ from typing import Optional
 
 import torch
 from mmcv.ops import nms
-from torch import Tensor
-
 from mmdet.models.task_modules.assigners import AssignResult
 from mmdet.models.task_modules.samplers import BaseSampler
 from mmdet.registry import TASK_UTILS
+from torch import Tensor
 
 
 @TASK_UTILS.register_module()
