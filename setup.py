@@ -56,7 +56,8 @@ def make_extensions():
         sources += glob.glob(osp.join(EXT_ROOT, 'pytorch', 'cuda', '*.cu'))
         include_dirs.append(osp.abspath(osp.join(EXT_ROOT, 'common', 'cuda')))
         extra_compile_args['nvcc'] = [
-            '-O3',
+            # no FMA contraction: bin edges then round exactly as on the CPU
+            '-O3', '--fmad=false',
             '-D__CUDA_NO_HALF_OPERATORS__', '-D__CUDA_NO_HALF_CONVERSIONS__',
             '-D__CUDA_NO_HALF2_OPERATORS__'
         ]

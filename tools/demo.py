@@ -52,11 +52,11 @@ def build_cfg(args):
 def draw(runner, cfg, out_dir, num):
     import mmcv
     from mmdet.apis import inference_detector
-    from mmdet.registry import VISUALIZERS
     model = runner.model
-    model.cfg = cfg
+    model.cfg = cfg  # what inference_detector reads, as init_detector sets
+    model.dataset_meta = runner.test_dataloader.dataset.metainfo
     model.eval()
-    visualizer = VISUALIZERS.build(cfg.visualizer)
+    visualizer = runner.visualizer
     visualizer.dataset_meta = model.dataset_meta
     names = open(
         osp.join(cfg.test_dataloader.dataset.data_root,
