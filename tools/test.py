@@ -58,20 +58,11 @@ def parse_args():
 
 
 def build_cfg(args) -> Config:
-    for path, what in ((args.config, 'config'), (args.checkpoint,
-                                                 'checkpoint')):
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'{what} file not found: {path}')
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options:
-        rfcn_mm.utils.check_override_keys(cfg, args.cfg_options)
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        name = osp.splitext(osp.basename(args.config))[0]
-        cfg.work_dir = osp.join('work_dirs', name)
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint file not found: '
+                                f'{args.checkpoint}')
+    cfg = rfcn_mm.utils.load_config(args.config, args.cfg_options,
+                                    args.work_dir, args.launcher)
     cfg.load_from = args.checkpoint
     if args.eval:
         evaluator = ConfigDict(EVALUATORS[args.eval])

@@ -43,3 +43,13 @@ def check_batch_indices(rois: Tensor, batch_size: int, op: str) -> None:
         raise ValueError(
             f'{op}: rois[:, 0] holds batch indices that do not exist in an '
             f'input of batch size {batch_size}: {bad[:5].tolist()}')
+
+
+def check_module_args(output_size: tuple, spatial_scale: float) -> None:
+    """Validate the arguments shared by the PS RoI op modules eagerly, at
+    construction (the functional ops check them in C++)."""
+    if min(output_size) <= 0:
+        raise ValueError(f'output_size must be positive, got {output_size}')
+    if spatial_scale <= 0:
+        raise ValueError(
+            f'spatial_scale must be positive, got {spatial_scale}')

@@ -6,7 +6,7 @@ from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 from torch.nn.modules.utils import _pair
 
-from ._ext_loader import check_batch_indices, get_ext
+from ._ext_loader import check_batch_indices, check_module_args, get_ext
 
 
 class PSRoIAlignFunction(Function):
@@ -98,12 +98,7 @@ class PSRoIAlign(nn.Module):
         self.spatial_scale = float(spatial_scale)
         self.sampling_ratio = int(sampling_ratio)
         self.aligned = bool(aligned)
-        if min(self.output_size) <= 0:
-            raise ValueError(
-                f'output_size must be positive, got {self.output_size}')
-        if self.spatial_scale <= 0:
-            raise ValueError(
-                f'spatial_scale must be positive, got {spatial_scale}')
+        check_module_args(self.output_size, self.spatial_scale)
         if self.sampling_ratio < 0:
             raise ValueError('sampling_ratio must be >= 0, got '
                              f'{sampling_ratio}')

@@ -6,7 +6,7 @@ from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 from torch.nn.modules.utils import _pair
 
-from ._ext_loader import check_batch_indices, get_ext
+from ._ext_loader import check_batch_indices, check_module_args, get_ext
 
 
 class PSRoIPoolFunction(Function):
@@ -88,12 +88,7 @@ class PSRoIPool(nn.Module):
         super().__init__()
         self.output_size = _pair(output_size)
         self.spatial_scale = float(spatial_scale)
-        if min(self.output_size) <= 0:
-            raise ValueError(
-                f'output_size must be positive, got {self.output_size}')
-        if self.spatial_scale <= 0:
-            raise ValueError(
-                f'spatial_scale must be positive, got {spatial_scale}')
+        check_module_args(self.output_size, self.spatial_scale)
 
     def forward(self, input: Tensor, rois: Tensor) -> Tensor:
         return ps_roi_pool(input, rois, self.output_size, self.spatial_scale)

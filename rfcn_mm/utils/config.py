@@ -1,6 +1,7 @@
 """Config helpers shared by the command-line tools."""
 import difflib
-from typing import Iterable, List
+import os.path as osp
+from typing import Iterable, List, Optional
 
 from mmengine.config import Config
 
@@ -49,3 +50,37 @@ def check_override_keys(cfg: Config, keys: Iterable[str]) -> None:
         if close:
             raise KeyError(f'--cfg-options key "{key}" does not exist in the '
                            f'config; did you mean "{close[0]}"?')
+
+
+def load_config(path: str,
+                cfg_options: Optional[dict] = None,
+                work_dir: Optional[str] = None,
+                launcher: str = 'none') -> Config:
+    """Load a config as the command-line tools do.
+
+    Checks that the file exists and that every ``--cfg-options`` key names
+    something, merges the options, sets the launcher and the work dir
+    (``work_dirs/<config name>`` unless given or set by the config).
+
+    Args:
+        path (str): Config file.
+        cfg_options (dict, optional): Parsed ``--cfg-options``.
+        work_dir (str, optional): ``--work-dir``.
+        launcher (str): ``--launcher``. Defaults to 'none'.
+
+    Returns:
+        Config: The config.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file not found: {path}')
+    cfg = Config.fromfile(path)
+    cfg.launcher = launcher
+    if cfg_options:
+        check_override_keys(cfg, cfg_options)
+        cfg.merge_from_dict(cfg_options)
+    if work_dir:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        name = osp.splitext(osp.basename(path))[0]
+        cfg.work_dir = osp.join('work_dirs', name)
+    return cfg

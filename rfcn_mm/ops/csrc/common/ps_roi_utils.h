@@ -30,6 +30,29 @@ RFCN_HOST_DEVICE void ps_pool_bin_range(T roi_start, T bin_size, int idx,
   *end = e;
 }
 
+// Geometry of one RoI for PS RoI pooling, from its (batch, x1, y1, x2, y2)
+// row converted to the accumulation type: corner and bin size in feature-map
+// coordinates (no minimum RoI size: a zero-size RoI has empty bins).
+template <typename T>
+struct PoolRoI {
+  T start_h, start_w, bin_h, bin_w;
+};
+
+template <typename T>
+RFCN_HOST_DEVICE PoolRoI<T> pool_roi_geometry(const T* roi, T spatial_scale,
+                                              int pooled_h, int pooled_w) {
+  PoolRoI<T> g;
+  g.start_w = roi[1] * spatial_scale;
+  g.start_h = roi[2] * spatial_scale;
+  T roi_w = roi[3] * spatial_scale - g.start_w;
+  T roi_h = roi[4] * spatial_scale - g.start_h;
+  roi_w = roi_w > static_cast<T>(0) ? roi_w : static_cast<T>(0);
+  roi_h = roi_h > static_cast<T>(0) ? roi_h : static_cast<T>(0);
+  g.bin_w = roi_w / static_cast<T>(pooled_w);
+  g.bin_h = roi_h / static_cast<T>(pooled_h);
+  return g;
+}
+
 // Bilinear interpolation weights at (y, x) with mmcv's border handling:
 // samples more than one pixel outside the map contribute nothing, samples
 // in the outer half-pixel are clamped to the border. Returns false when the

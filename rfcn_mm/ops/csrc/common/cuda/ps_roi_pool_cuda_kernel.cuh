@@ -25,23 +25,19 @@ __global__ void ps_roi_pool_forward_cuda_kernel(
     const int i = (index / pooled_w) % pooled_h;
     const int c = (index / pooled_w / pooled_h) % channels_out;
     const int64_t r = index / pooled_w / pooled_h / channels_out;
-    const scalar_t* roi = rois + r * 5;
-    const int b = static_cast<int>(static_cast<acc_t>(roi[0]));
+    acc_t roi[5];
+#pragma unroll
+    for (int k = 0; k < 5; ++k) roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
+    const int b = static_cast<int>(roi[0]);
     if (b < 0 || b >= batch) {
       output[index] = scalar_t(0);
       continue;
     }
-    const acc_t x1 = static_cast<acc_t>(roi[1]) * spatial_scale;
-    const acc_t y1 = static_cast<acc_t>(roi[2]) * spatial_scale;
-    const acc_t roi_w =
-        max(static_cast<acc_t>(roi[3]) * spatial_scale - x1, acc_t(0));
-    const acc_t roi_h =
-        max(static_cast<acc_t>(roi[4]) * spatial_scale - y1, acc_t(0));
+    const auto g =
+        rfcn::pool_roi_geometry<acc_t>(roi, spatial_scale, pooled_h, pooled_w);
     int hs, he, ws, we;
-    rfcn::ps_pool_bin_range(y1, roi_h / static_cast<acc_t>(pooled_h), i,
-                            height, &hs, &he);
-    rfcn::ps_pool_bin_range(x1, roi_w / static_cast<acc_t>(pooled_w), j,
-                            width, &ws, &we);
+    rfcn::ps_pool_bin_range(g.start_h, g.bin_h, i, height, &hs, &he);
+    rfcn::ps_pool_bin_range(g.start_w, g.bin_w, j, width, &ws, &we);
     const int area = (he - hs) * (we - ws);
     if (area <= 0) {
       output[index] = scalar_t(0);
@@ -73,20 +69,16 @@ __global__ void ps_roi_pool_backward_cuda_kernel(
     const int i = (index / pooled_w) % pooled_h;
     const int c = (index / pooled_w / pooled_h) % channels_out;
     const int64_t r = index / pooled_w / pooled_h / channels_out;
-    const scalar_t* roi = rois + r * 5;
-    const int b = static_cast<int>(static_cast<acc_t>(roi[0]));
+    acc_t roi[5];
+#pragma unroll
+    for (int k = 0; k < 5; ++k) roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
+    const int b = static_cast<int>(roi[0]);
     if (b < 0 || b >= batch) continue;
-    const acc_t x1 = static_cast<acc_t>(roi[1]) * spatial_scale;
-    const acc_t y1 = static_cast<acc_t>(roi[2]) * spatial_scale;
-    const acc_t roi_w =
-        max(static_cast<acc_t>(roi[3]) * spatial_scale - x1, acc_t(0));
-    const acc_t roi_h =
-        max(static_cast<acc_t>(roi[4]) * spatial_scale - y1, acc_t(0));
+    const auto g =
+        rfcn::pool_roi_geometry<acc_t>(roi, spatial_scale, pooled_h, pooled_w);
     int hs, he, ws, we;
-    rfcn::ps_pool_bin_range(y1, roi_h / static_cast<acc_t>(pooled_h), i,
-                            height, &hs, &he);
-    rfcn::ps_pool_bin_range(x1, roi_w / static_cast<acc_t>(pooled_w), j,
-                            width, &ws, &we);
+    rfcn::ps_pool_bin_range(g.start_h, g.bin_h, i, height, &hs, &he);
+    rfcn::ps_pool_bin_range(g.start_w, g.bin_w, j, width, &ws, &we);
     const int area = (he - hs) * (we - ws);
     if (area <= 0) continue;
     const acc_t v =

@@ -24,27 +24,25 @@ void ps_roi_pool_forward_kernel(const scalar_t* input, const scalar_t* rois,
         for (int64_t idx = begin; idx < end; ++idx) {
           const int64_t r = idx / channels_out;
           const int64_t c = idx % channels_out;
-          const scalar_t* roi = rois + r * 5;
           scalar_t* out = output + idx * bins;
+          acc_t roi[5];
+          for (int k = 0; k < 5; ++k)
+            roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
           const int64_t b = static_cast<int64_t>(roi[0]);
           if (b < 0 || b >= batch) {
             for (int64_t k = 0; k < bins; ++k) out[k] = scalar_t(0);
             continue;
           }
-          const acc_t x1 = static_cast<acc_t>(roi[1]) * scale;
-          const acc_t y1 = static_cast<acc_t>(roi[2]) * scale;
-          const acc_t roi_w =
-              std::max(static_cast<acc_t>(roi[3]) * scale - x1, acc_t(0));
-          const acc_t roi_h =
-              std::max(static_cast<acc_t>(roi[4]) * scale - y1, acc_t(0));
-          const acc_t bin_w = roi_w / static_cast<acc_t>(pooled_w);
-          const acc_t bin_h = roi_h / static_cast<acc_t>(pooled_h);
+          const auto g =
+              rfcn::pool_roi_geometry<acc_t>(roi, scale, pooled_h, pooled_w);
           for (int i = 0; i < pooled_h; ++i) {
             int hs, he;
-            rfcn::ps_pool_bin_range(y1, bin_h, i, (int)height, &hs, &he);
+            rfcn::ps_pool_bin_range(g.start_h, g.bin_h, i, (int)height, &hs,
+                                    &he);
             for (int j = 0; j < pooled_w; ++j) {
               int ws, we;
-              rfcn::ps_pool_bin_range(x1, bin_w, j, (int)width, &ws, &we);
+              rfcn::ps_pool_bin_range(g.start_w, g.bin_w, j, (int)width, &ws,
+                                      &we);
               const int64_t ch = (c * pooled_h + i) * pooled_w + j;
               const scalar_t* plane =
                   input + (b * channels_out * bins + ch) * height * width;
@@ -72,25 +70,23 @@ void ps_roi_pool_backward_kernel(
   const int64_t bins = pooled_h * pooled_w;
   at::parallel_for(0, channels_out, 1, [&](int64_t begin, int64_t end) {
     for (int64_t r = 0; r < num_rois; ++r) {
-      const scalar_t* roi = rois + r * 5;
+      acc_t roi[5];
+      for (int k = 0; k < 5; ++k)
+        roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
       const int64_t b = static_cast<int64_t>(roi[0]);
       if (b < 0 || b >= batch) continue;
-      const acc_t x1 = static_cast<acc_t>(roi[1]) * scale;
-      const acc_t y1 = static_cast<acc_t>(roi[2]) * scale;
-      const acc_t roi_w =
-          std::max(static_cast<acc_t>(roi[3]) * scale - x1, acc_t(0));
-      const acc_t roi_h =
-          std::max(static_cast<acc_t>(roi[4]) * scale - y1, acc_t(0));
-      const acc_t bin_w = roi_w / static_cast<acc_t>(pooled_w);
-      const acc_t bin_h = roi_h / static_cast<acc_t>(pooled_h);
+      const auto geo =
+          rfcn::pool_roi_geometry<acc_t>(roi, scale, pooled_h, pooled_w);
       for (int64_t c = begin; c < end; ++c) {
         const scalar_t* g = grad_output + (r * channels_out + c) * bins;
         for (int i = 0; i < pooled_h; ++i) {
           int hs, he;
-          rfcn::ps_pool_bin_range(y1, bin_h, i, (int)height, &hs, &he);
+          rfcn::ps_pool_bin_range(geo.start_h, geo.bin_h, i, (int)height,
+                                  &hs, &he);
           for (int j = 0; j < pooled_w; ++j) {
             int ws, we;
-            rfcn::ps_pool_bin_range(x1, bin_w, j, (int)width, &ws, &we);
+            rfcn::ps_pool_bin_range(geo.start_w, geo.bin_w, j, (int)width,
+                                    &ws, &we);
             const int area = (he - hs) * (we - ws);
             if (area <= 0) continue;
             const int64_t ch = (c * pooled_h + i) * pooled_w + j;

@@ -4,15 +4,8 @@
 #include <c10/cuda/CUDAGuard.h>
 
 #include "ps_roi_align_cuda_kernel.cuh"
+#include "launch_utils.cuh"
 #include "pytorch_cpp_helper.hpp"
-
-namespace {
-constexpr int kThreads = 256;
-inline int num_blocks(int64_t n) {
-  return static_cast<int>(std::min<int64_t>((n + kThreads - 1) / kThreads,
-                                            int64_t(1) << 20));
-}
-}  // namespace
 
 at::Tensor ps_roi_align_forward_cuda(const at::Tensor& input_,
                                      const at::Tensor& rois_, int64_t pooled_h,
@@ -32,7 +25,7 @@ at::Tensor ps_roi_align_forward_cuda(const at::Tensor& input_,
       "ps_roi_align_forward_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
         ps_roi_align_forward_cuda_kernel<scalar_t, acc_t>
-            <<<num_blocks(n), kThreads, 0, stream>>>(
+            <<<rfcn::num_blocks(n), rfcn::kThreadsPerBlock, 0, stream>>>(
                 n, input.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),
                 output.data_ptr<scalar_t>(), (int)input.size(0),
                 (int)channels_out, (int)input.size(2), (int)input.size(3),
@@ -65,7 +58,7 @@ at::Tensor ps_roi_align_backward_cuda(const at::Tensor& grad_output_,
       grad_output.scalar_type(), "ps_roi_align_backward_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
         ps_roi_align_backward_cuda_kernel<scalar_t, acc_t>
-            <<<num_blocks(n), kThreads, 0, stream>>>(
+            <<<rfcn::num_blocks(n), rfcn::kThreadsPerBlock, 0, stream>>>(
                 n, grad_output.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),
                 grad_input.data_ptr<acc_t>(), (int)batch,
                 (int)grad_output.size(1), (int)height, (int)width,
