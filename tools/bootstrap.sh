@@ -60,15 +60,15 @@ if ! have "$MMCV_OK"; then
     say 'replacing it with mmcv 2.1.0 built with ops'
     "${PIP[@]}" uninstall -y -q mmcv mmcv-full mmcv-lite || true
   fi
-  if "${PIP[@]}" install -q --no-deps --only-binary=mmcv mmcv==2.1.0 \
-      >/dev/null 2>&1 && have "$MMCV_OK"; then
+  if "${PIP[@]}" install -q --only-binary=mmcv mmcv==2.1.0 >/dev/null 2>&1 \
+      && have 'import mmcv._ext'; then
     say 'installed a prebuilt mmcv 2.1.0 wheel found on PIP_FIND_LINKS'
   else
     "${PIP[@]}" uninstall -y -q mmcv >/dev/null 2>&1 || true
     say 'no prebuilt mmcv 2.1.0 wheel for this torch: building mmcv 2.1.0 from'
     say 'source with its compiled ops. This takes about 20 minutes on 2 cores.'
     MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" "${PIP[@]}" install \
-      --no-deps --no-build-isolation --no-binary mmcv mmcv==2.1.0
+      --no-build-isolation --no-binary mmcv mmcv==2.1.0
   fi
 fi
 

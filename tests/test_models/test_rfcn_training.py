@@ -27,7 +27,7 @@ def test_golden_losses_at_a_fixed_seed():
     for key, expected in GOLDEN.items():
         value = losses[key]
         value = sum(value) if isinstance(value, list) else value
-        assert abs(float(value) - expected) <= 1e-4 * max(1, expected), key
+        assert abs(value.item() - expected) <= 1e-4 * max(1, expected), key
 
 
 def test_overfits_one_batch_and_recovers_its_boxes():
