@@ -46,11 +46,11 @@ def test_overfits_one_batch_and_recovers_its_boxes():
     for _ in range(80):
         model.train()
         total = _total(model.loss(inputs, samples))
-        first = float(total) if first is None else first
+        first = total.item() if first is None else first
         opt.zero_grad()
         total.backward()
         opt.step()
-    assert float(total) < 0.1 * first
+    assert total.item() < 0.1 * first
     model.eval()
     with torch.no_grad():
         pred = model.predict(inputs, samples)[0].pred_instances
