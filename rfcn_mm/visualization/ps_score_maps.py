@@ -29,16 +29,15 @@ def ps_maps_for_roi(model, data: dict, roi: Sequence[float],
         ``stride`` (int) and ``k`` (int).
     """
     head = model.roi_head
-    feats = model.extract_feat(data['inputs'])[0]
-    if head.with_shared_head:
-        feats = head.shared_head(feats)
-    maps = head.bbox_head.score_maps(feats)
     layer = head.bbox_roi_extractor.roi_layers[0]
     kh, kw = layer.output_size
     stride = int(round(1 / layer.spatial_scale))
-    rois = maps.new_tensor([[0, *roi]])
-    pooled = head.bbox_roi_extractor((maps, ), rois)[0]
-    cls_scores = pooled[:head.bbox_head.cls_channels].mean(dim=(1, 2))
+    feats = model.extract_feat(data['inputs'])
+    rois = feats[0].new_tensor([[0, *roi]])
+    # the detector's own forward: the picture shows exactly what it computes
+    out = head._bbox_forward(feats, rois)
+    maps, pooled = out['score_maps'], out['bbox_feats'][0]
+    cls_scores = out['cls_score'][0]
     class_maps = maps[0, label * kh * kw:(label + 1) * kh * kw]
     return dict(
         maps=class_maps.float().cpu(),

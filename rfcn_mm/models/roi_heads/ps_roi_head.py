@@ -50,7 +50,8 @@ class PSRoIHead(StandardRoIHead):
 
         Returns:
             dict: ``cls_score`` (R, C+1), ``bbox_pred`` (R, 4) or (R, 4C),
-            ``bbox_feats``, the pooled maps (R, pooled_channels, k, k).
+            ``bbox_feats``, the pooled maps (R, pooled_channels, k, k), and
+            ``score_maps``, the whole-image maps they were pooled from.
         """
         feats = x[0]
         if self.with_shared_head:
@@ -59,7 +60,7 @@ class PSRoIHead(StandardRoIHead):
         pooled = self.bbox_roi_extractor((maps, ), rois)
         cls_score, bbox_pred = self.bbox_head(pooled)
         return dict(cls_score=cls_score, bbox_pred=bbox_pred,
-                    bbox_feats=pooled)
+                    bbox_feats=pooled, score_maps=maps)
 
     def bbox_loss(self, x: Tuple[Tensor],
                   sampling_results: List[SamplingResult]) -> dict:
