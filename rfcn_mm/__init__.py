@@ -13,6 +13,7 @@ from . import compat  # noqa: E402
 compat.apply_all()
 
 from .datasets import *  # noqa: E402,F401,F403
+from .engine import *  # noqa: E402,F401,F403
 from .models import *  # noqa: E402,F401,F403
 from .ops import *  # noqa: E402,F401,F403
 from .version import __version__  # noqa: E402

@@ -36,11 +36,20 @@ def parse_args():
         '--out', help='dump raw predictions to this pickle file')
     parser.add_argument('--show', action='store_true', help='show results')
     parser.add_argument(
-        '--show-dir', help='draw predictions into this folder (relative to '
+        '--show-dir',
+        help='draw predictions into this folder (relative to '
         'the work dir\'s timestamped run folder)')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='--show interval (s)')
     parser.add_argument('--tta', action='store_true', help='test-time aug.')
+    parser.add_argument(
+        '--fast',
+        nargs='?',
+        const='bfloat16',
+        choices=['float32', 'float16', 'bfloat16'],
+        help='fast inference: BatchNorm folded into the convs, '
+        'channels_last, the dense stage in this precision (default '
+        'bfloat16) and, on a GPU, replayed as CUDA graphs')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -87,6 +96,10 @@ def build_cfg(args) -> Config:
                            'config')
         cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    if args.fast:
+        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+            dict(type='RFCNFastInferenceHook', dtype=args.fast)
+        ]
     if args.out:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out must be a .pkl file, got {args.out}')
@@ -101,8 +114,9 @@ def build_cfg(args) -> Config:
 
 def main():
     cfg = build_cfg(parse_args())
-    runner = (Runner.from_cfg(cfg)
-              if 'runner_type' not in cfg else RUNNERS.build(cfg))
+    runner = (
+        Runner.from_cfg(cfg)
+        if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.test()
 
 

@@ -48,6 +48,14 @@ def test_short_demo_trains_evaluates_and_draws(tmp_path):
     line = [ln for ln in test_out.splitlines() if 'pascal_voc/mAP' in ln][-1]
     test_map = float(line.split('pascal_voc/mAP:')[1].split()[0])
     assert abs(test_map - summary['mAP']) < 1e-3
+    # fast inference (folded BatchNorm, channels_last) keeps the detections
+    fast_out = _run(
+        osp.join('tools', 'test.py'), cfg, summary['checkpoint'], '--eval',
+        'mAP', '--fast', 'float32', '--work-dir', str(tmp_path / 'fast'))
+    assert "fast inference: {'dtype': 'float32', 'fuse_bn': True" in fast_out
+    line = [ln for ln in fast_out.splitlines() if 'pascal_voc/mAP' in ln][-1]
+    fast_map = float(line.split('pascal_voc/mAP:')[1].split()[0])
+    assert abs(fast_map - test_map) < 2e-3
 
     img = voc / 'JPEGImages' / '000151.jpg'
     maps = tmp_path / 'maps.png'

@@ -8,6 +8,14 @@ from mmdet.utils import ConfigType
 from torch import Tensor
 
 
+class ScoreMaps(tuple):
+    """Whole-image score maps, ``(maps, )``, passed where a
+    :class:`PSRoIHead` expects features: the head then pools from them
+    directly instead of running conv5 and the score-map convs again. The
+    detector's inference path computes the maps in its dense stage (see
+    :meth:`RFCN.dense_forward`) and hands them over this way."""
+
+
 @MODELS.register_module()
 class PSRoIHead(StandardRoIHead):
     """R-FCN RoI head: shared head on the whole map, position-sensitive
@@ -41,11 +49,27 @@ class PSRoIHead(StandardRoIHead):
                 f'bins) and bbox_head.roi_feat_size ({head.roi_feat_area} '
                 'bins) must agree')
 
+    def score_maps(self, x: Tuple[Tensor]) -> Tensor:
+        """Shared head (conv5) and the score-map convs on the whole map.
+
+        Args:
+            x (tuple[Tensor]): Single-level features of shape (N, C, H, W).
+
+        Returns:
+            Tensor: (N, pooled_channels, H', W'), see
+            :meth:`PSBBoxHead.score_maps`.
+        """
+        feats = x[0]
+        if self.with_shared_head:
+            feats = self.shared_head(feats)
+        return self.bbox_head.score_maps(feats)
+
     def _bbox_forward(self, x: Tuple[Tensor], rois: Tensor) -> dict:
         """Score maps on the whole map, then PS pooling and voting.
 
         Args:
-            x (tuple[Tensor]): Single-level features of shape (N, C, H, W).
+            x (tuple[Tensor]): Single-level features of shape (N, C, H, W),
+                or :class:`ScoreMaps` already computed from them.
             rois (Tensor): RoIs of shape (R, 5).
 
         Returns:
@@ -53,14 +77,14 @@ class PSRoIHead(StandardRoIHead):
             ``bbox_feats``, the pooled maps (R, pooled_channels, k, k), and
             ``score_maps``, the whole-image maps they were pooled from.
         """
-        feats = x[0]
-        if self.with_shared_head:
-            feats = self.shared_head(feats)
-        maps = self.bbox_head.score_maps(feats)
+        maps = x[0] if isinstance(x, ScoreMaps) else self.score_maps(x)
         pooled = self.bbox_roi_extractor((maps, ), rois)
         cls_score, bbox_pred = self.bbox_head(pooled)
-        return dict(cls_score=cls_score, bbox_pred=bbox_pred,
-                    bbox_feats=pooled, score_maps=maps)
+        return dict(
+            cls_score=cls_score,
+            bbox_pred=bbox_pred,
+            bbox_feats=pooled,
+            score_maps=maps)
 
     def bbox_loss(self, x: Tuple[Tensor],
                   sampling_results: List[SamplingResult]) -> dict:

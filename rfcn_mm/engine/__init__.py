@@ -1,0 +1,3 @@
+from .hooks import RFCNFastInferenceHook
+
+__all__ = ['RFCNFastInferenceHook']

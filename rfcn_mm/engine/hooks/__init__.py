@@ -1,0 +1,3 @@
+from .fast_inference_hook import RFCNFastInferenceHook
+
+__all__ = ['RFCNFastInferenceHook']

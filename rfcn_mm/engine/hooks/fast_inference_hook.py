@@ -1,0 +1,54 @@
+from typing import Optional
+
+from mmdet.registry import HOOKS
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+
+@HOOKS.register_module()
+class RFCNFastInferenceHook(Hook):
+    """Call :meth:`RFCN.optimize_for_inference` before testing, after the
+    checkpoint is loaded.
+
+    For test runs only (the optimized model cannot be trained)::
+
+        custom_hooks = [dict(type='RFCNFastInferenceHook', dtype='bfloat16')]
+
+    or ``tools/test.py CONFIG CHECKPOINT --fast``. Works through model
+    wrappers (DDP) and mmdet's test-time augmentation model.
+
+    Args:
+        dtype (str): Precision of the dense stage, ``'float32'``,
+            ``'float16'`` or ``'bfloat16'``. Defaults to ``'bfloat16'``.
+        fuse_bn (bool): Fold BatchNorm into the convs. Defaults to True.
+        channels_last (bool): NHWC dense stage. Defaults to True.
+        cuda_graph (bool, optional): CUDA graph per input shape; defaults to
+            True on a GPU.
+    """
+
+    priority = 'VERY_LOW'  # after everything that touches the weights
+
+    def __init__(self,
+                 dtype: str = 'bfloat16',
+                 fuse_bn: bool = True,
+                 channels_last: bool = True,
+                 cuda_graph: Optional[bool] = None) -> None:
+        self.kwargs = dict(
+            dtype=dtype,
+            fuse_bn=fuse_bn,
+            channels_last=channels_last,
+            cuda_graph=cuda_graph)
+
+    def before_test(self, runner) -> None:
+        model = runner.model
+        if is_model_wrapper(model):
+            model = model.module
+        detector = model
+        while not hasattr(detector, 'optimize_for_inference') and \
+                hasattr(detector, 'module'):  # DetTTAModel
+            detector = detector.module
+        if not hasattr(detector, 'optimize_for_inference'):
+            raise TypeError('RFCNFastInferenceHook needs an RFCN model, got '
+                            f'{type(model).__name__}')
+        detector.optimize_for_inference(**self.kwargs)
+        runner.logger.info(f'fast inference: {detector.inference_mode}')

@@ -1,0 +1,37 @@
+import sys
+from os import path as osp
+from types import SimpleNamespace
+
+import pytest
+import torch
+from mmdet.registry import HOOKS, MODELS
+from mmengine.logging import MMLogger
+
+sys.path.insert(0, osp.join(osp.dirname(osp.dirname(__file__)), 'test_models'))
+from tiny_rfcn import build_tiny  # noqa: E402
+
+
+def runner_with(model):
+    return SimpleNamespace(
+        model=model, logger=MMLogger.get_instance('fast_hook_test'))
+
+
+def test_hook_optimizes_the_detector_inside_a_tta_wrapper():
+    detector = build_tiny()
+    tta = MODELS.build(
+        dict(
+            type='DetTTAModel',
+            module=detector,
+            tta_cfg=dict(
+                nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)))
+    hook = HOOKS.build(dict(type='RFCNFastInferenceHook', dtype='float32'))
+    hook.before_test(runner_with(tta))
+    assert detector.inference_mode == dict(
+        dtype='float32', fuse_bn=True, channels_last=True, cuda_graph=False)
+    assert not detector.training
+
+
+def test_hook_names_a_model_it_cannot_optimize():
+    hook = HOOKS.build(dict(type='RFCNFastInferenceHook'))
+    with pytest.raises(TypeError, match='needs an RFCN model, got Linear'):
+        hook.before_test(runner_with(torch.nn.Linear(2, 2)))

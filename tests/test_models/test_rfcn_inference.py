@@ -1,0 +1,205 @@
+"""The split inference path and optimize_for_inference (fused BatchNorm,
+channels_last, reduced precision, CUDA graphs)."""
+import copy
+
+import pytest
+import torch
+from mmdet.models.detectors import TwoStageDetector
+from tiny_rfcn import build_tiny, make_batch
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from rfcn_mm.models.utils import CUDAGraphRunner
+
+
+def randomize_bn(model, seed=1):
+    """Non-trivial running statistics and affine parameters, so that
+    folding BatchNorm into the convs changes the weights."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+            m.running_var.copy_(0.5 + torch.rand(n, generator=g))
+            m.weight.data.copy_(0.5 + torch.rand(n, generator=g))
+            m.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
+    return model
+
+
+def predictions(model, inputs, samples):
+    with torch.no_grad():
+        out = model.predict(inputs, copy.deepcopy(samples))
+    return [s.pred_instances for s in out]
+
+
+def assert_same_detections(got, want, atol):
+    for g, w in zip(got, want):
+        assert len(g) == len(w) > 0
+        torch.testing.assert_close(g.labels, w.labels)
+        torch.testing.assert_close(g.scores, w.scores, atol=atol, rtol=0)
+        torch.testing.assert_close(g.bboxes, w.bboxes, atol=atol * 100, rtol=0)
+
+
+@pytest.fixture(scope='module')
+def model_and_batch():
+    model = randomize_bn(build_tiny(seed=3)).eval()
+    model.test_cfg.rcnn.score_thr = 0.0  # keep every detection
+    inputs, samples = make_batch(num_imgs=2, size=(96, 128), seed=4)
+    return model, inputs, samples
+
+
+def test_split_predict_matches_mmdet_two_stage_predict(model_and_batch):
+    # oracle: mmdet's own predict, where the RoI head computes conv5 and
+    # the score maps from the conv4 features itself
+    model, inputs, samples = model_and_batch
+    with torch.no_grad():
+        want = TwoStageDetector.predict(model, inputs, copy.deepcopy(samples))
+    got = predictions(model, inputs, samples)
+    for g, w in zip(got, [s.pred_instances for s in want]):
+        assert len(g) == len(w) > 0
+        torch.testing.assert_close(g.bboxes, w.bboxes, atol=0, rtol=0)
+        torch.testing.assert_close(g.scores, w.scores, atol=0, rtol=0)
+        torch.testing.assert_close(g.labels, w.labels)
+
+
+def test_predict_with_given_proposals_uses_them(model_and_batch):
+    model, inputs, samples = model_and_batch
+    samples = copy.deepcopy(samples)
+    for s in samples:
+        from mmengine.structures import InstanceData
+        s.proposals = InstanceData(bboxes=s.gt_instances.bboxes.clone())
+    with torch.no_grad():
+        want = TwoStageDetector.predict(model, inputs, copy.deepcopy(samples))
+        got = model.predict(inputs, copy.deepcopy(samples))
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g.pred_instances.bboxes,
+                                   w.pred_instances.bboxes)
+        torch.testing.assert_close(g.pred_instances.scores,
+                                   w.pred_instances.scores)
+
+
+def test_fused_channels_last_float32_keeps_detections(model_and_batch):
+    model, inputs, samples = model_and_batch
+    want = predictions(model, inputs, samples)
+    with torch.no_grad():
+        dense_want = model.dense_forward(inputs)
+    fast = copy.deepcopy(model).optimize_for_inference(
+        dtype='float32', fuse_bn=True, channels_last=True)
+    assert fast.inference_mode == dict(
+        dtype='float32', fuse_bn=True, channels_last=True, cuda_graph=False)
+    # every BatchNorm of the dense stage follows a conv and is folded
+    assert not any(isinstance(m, _BatchNorm) for m in fast.modules())
+    with torch.no_grad():
+        dense_got = fast.dense_forward(inputs)
+    for g, w in zip(dense_got[0] + dense_got[1] + [dense_got[2]],
+                    dense_want[0] + dense_want[1] + [dense_want[2]]):
+        assert g.dtype == torch.float32
+        # float32 rounding of the folded weights, relative to the scale
+        assert (g - w).abs().max() <= 1e-5 * w.abs().max()
+    assert_same_detections(predictions(fast, inputs, samples), want, 1e-4)
+
+
+def test_bfloat16_dense_stage_stays_close(model_and_batch):
+    model, inputs, samples = model_and_batch
+    with torch.no_grad():
+        want = model.dense_forward(inputs)
+    fast = copy.deepcopy(model).optimize_for_inference(dtype='bfloat16')
+    assert next(fast.backbone.parameters()).dtype == torch.bfloat16
+    with torch.no_grad():
+        got = fast.dense_forward(inputs)
+    for g, w in zip(got[0] + got[1] + [got[2]], want[0] + want[1] + [want[2]]):
+        assert g.dtype == torch.float32  # the sparse stage runs in float32
+        assert (g - w).abs().max() <= 0.05 * w.abs().max()
+    dets = predictions(fast, inputs, samples)
+    assert all(len(d) > 0 and d.bboxes.dtype == torch.float32 for d in dets)
+
+
+def test_optimized_model_refuses_training_and_bad_arguments(model_and_batch):
+    model, inputs, samples = model_and_batch
+    fast = copy.deepcopy(model).optimize_for_inference()
+    with pytest.raises(RuntimeError, match='cannot be trained'):
+        fast.loss(inputs, copy.deepcopy(samples))
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        copy.deepcopy(model).optimize_for_inference(dtype='int8')
+    with pytest.raises(ValueError, match='dtype must be one of'):
+        copy.deepcopy(model).optimize_for_inference(dtype=torch.float64)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match='needs the model on a GPU'):
+            copy.deepcopy(model).optimize_for_inference(cuda_graph=True)
+
+
+def test_graph_runner_runs_eagerly_without_gpu_or_with_grad():
+    calls = []
+
+    def fn(x):
+        calls.append(x.shape)
+        return x * 2
+
+    runner = CUDAGraphRunner(fn)
+    x = torch.arange(4.)
+    with torch.no_grad():
+        torch.testing.assert_close(runner(x), x * 2)
+    torch.testing.assert_close(runner(x), x * 2)
+    assert runner.captures == 0 and len(calls) == 2
+    with pytest.raises(ValueError, match='max_graphs'):
+        CUDAGraphRunner(fn, max_graphs=0)
+
+
+@pytest.mark.cuda
+def test_graph_runner_replays_per_shape_and_evicts():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 8, 3, padding=1).cuda().eval()
+
+    def fn(x):
+        return (conv(x).relu(), [x.sum(dim=1)])
+
+    runner = CUDAGraphRunner(fn, max_graphs=2)
+    a = torch.randn(1, 3, 32, 48, device='cuda')
+    b = torch.randn(1, 3, 48, 32, device='cuda')
+    c = torch.randn(2, 3, 32, 48, device='cuda')
+    with torch.no_grad():
+        for x in (a, b, a, b, a * 3):
+            got = runner(x)
+            want = fn(x)
+            torch.testing.assert_close(got[0], want[0])
+            torch.testing.assert_close(got[1][0], want[1][0])
+        assert runner.captures == 2
+        runner(c)  # a third shape evicts the least recently used (b)
+        assert runner.captures == 3 and len(runner.graphs) == 2
+        torch.testing.assert_close(runner(b)[0], fn(b)[0])
+        assert runner.captures == 4
+        with torch.autocast('cuda', dtype=torch.bfloat16):
+            got = runner(a)
+            assert got[0].dtype == torch.bfloat16
+            torch.testing.assert_close(got[0], fn(a)[0])
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize('dtype', ['float32', 'bfloat16'])
+def test_cuda_graph_inference_matches_eager(model_and_batch, dtype):
+    model, inputs, samples = model_and_batch
+    model = copy.deepcopy(model).cuda()
+    inputs = inputs.cuda()
+    samples = [s.to('cuda') for s in samples]
+    eager = copy.deepcopy(model).optimize_for_inference(
+        dtype=dtype, cuda_graph=False)
+    graphed = copy.deepcopy(model).optimize_for_inference(dtype=dtype)
+    assert graphed.inference_mode['cuda_graph']
+    want = predictions(eager, inputs, samples)
+    for _ in range(2):  # capture, then replay
+        assert_same_detections(
+            predictions(graphed, inputs, samples), want, 1e-5)
+    other = inputs[:, :, :64]  # a second shape gets its own graph
+    other_samples = copy.deepcopy(samples)
+    for s in other_samples:
+        s.set_metainfo(
+            dict(
+                img_shape=(64, 128),
+                pad_shape=(64, 128),
+                batch_input_shape=(64, 128)))
+    assert_same_detections(
+        predictions(graphed, other, other_samples),
+        predictions(eager, other, other_samples), 1e-5)
+    assert graphed._dense_runner.captures == 2
+    ref = predictions(model, inputs, samples)  # plain float32 model
+    if dtype == 'float32':
+        assert_same_detections(want, ref, 1e-3)
