@@ -121,6 +121,28 @@ def test_extractor_channel_mismatch_is_reported():
         PSRoIExtractor(dict(type='RoIAlign', output_size=3), 5)
 
 
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_extractor_pools_reduced_precision_maps_with_float32_rois(dtype):
+    from rfcn_mm.ops.reference import ps_roi_align_reference
+    g = torch.Generator().manual_seed(0)
+    maps = torch.randn(1, 2 * 9, 40, 70, generator=g).to(dtype)
+    # a RoI at x = 601.3..889.7 in a 1120-px image: bfloat16 would move its
+    # corners by up to 4 px, float16 by up to 0.5 px
+    rois = torch.tensor([[0., 601.3, 21.9, 889.7, 330.1]])
+    extractor = PSRoIExtractor(
+        dict(type='PSRoIAlign', output_size=3), 2, featmap_strides=[16])
+    maps.requires_grad_(True)
+    out = extractor((maps, ), rois)
+    assert out.dtype == torch.float32
+    want = ps_roi_align_reference(maps.detach().float(), rois, 3, 1 / 16)
+    torch.testing.assert_close(out, want)
+    lossy = ps_roi_align_reference(maps.detach().float(),
+                                   rois.to(dtype).float(), 3, 1 / 16)
+    assert not torch.allclose(lossy, want)  # what casting the RoIs costs
+    out.sum().backward()
+    assert maps.grad.dtype == dtype and maps.grad.abs().sum() > 0
+
+
 def test_bfloat16_autocast_training_and_inference_on_cpu():
     model = build_tiny()
     inputs, samples = make_batch()

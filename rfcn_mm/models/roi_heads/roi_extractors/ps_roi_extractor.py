@@ -1,5 +1,6 @@
 from typing import List, Optional, Tuple
 
+import torch
 import torch.nn as nn
 from mmdet.models.roi_heads.roi_extractors import BaseRoIExtractor
 from mmdet.registry import MODELS
@@ -69,9 +70,14 @@ class PSRoIExtractor(BaseRoIExtractor):
                 centres first. Defaults to None.
 
         Returns:
-            Tensor: Pooled scores of shape (R, C_out, k, k).
+            Tensor: Pooled scores of shape (R, C_out, k, k); float32 when
+            the maps are float16/bfloat16 (AMP): the maps are pooled in
+            float32, because RoIs cast to bfloat16 would lose whole pixels
+            (its spacing is 4 between 512 and 1024).
         """
         x = feats[0]
+        if x.dtype in (torch.float16, torch.bfloat16):
+            x = x.float()
         if self.out_channels is not None and \
                 x.size(1) != self.out_channels * self.bins:
             raise ValueError(
