@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Every GPU check in one command, for a machine with a CUDA torch, mmcv 2.1.0
-# with CUDA ops, mmdet 3.3.0 and pytest importable:
-#   OUT=results bash tools/gpu_check.sh
-# Builds rfcn_mm's CUDA kernels, runs the CUDA tests, compute-sanitizer
-# memcheck and racecheck over the op tests, and both benchmarks; logs and
-# tables go to $OUT (default work_dirs/gpu_check).
+# The GPU checks, for a machine with a CUDA torch, mmcv 2.1.0 with CUDA ops,
+# mmdet 3.3.0 and pytest importable:
+#   OUT=results bash tools/gpu_check.sh [STAGE...]
+# Stages (default: all, in this order; each fits in a few minutes on an
+# H100, so they can also run one command at a time):
+#   build      compile rfcn_mm's CUDA kernels (FORCE_CUDA=1)
+#   tests      the CUDA-marked tests, then the whole suite
+#   sanitizer  compute-sanitizer memcheck and racecheck over the op tests
+#   bench      tools/benchmark_ops.py and tools/benchmark_detector.py
+#   study      tools/k_study.py: R-101, k = 1, 3, 7 on the synthetic data
+# Logs, tables and plots go to $OUT (default work_dirs/gpu_check); the exit
+# status is non-zero if any stage failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-work_dirs/gpu_check}"
@@ -14,27 +20,50 @@ status=0
 step() {  # step NAME COMMAND...: run, log to $OUT/NAME.log, record the result
   local name=$1; shift
   echo "== $name: $*"
+  local start=$SECONDS
   if "$@" >"$OUT/$name.log" 2>&1; then
-    echo "   ok"
+    echo "   ok ($((SECONDS - start)) s)"
   else
-    echo "   FAILED (exit $?), see $OUT/$name.log"; tail -20 "$OUT/$name.log"
+    echo "   FAILED (exit $?, $((SECONDS - start)) s), see $OUT/$name.log"
+    tail -20 "$OUT/$name.log"
     status=1
   fi
 }
-step build env FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" \
-  MAX_JOBS="${MAX_JOBS:-16}" "$PY" setup.py build_ext --inplace
-step cuda_tests "$PY" -m pytest tests -m cuda -q -p no:cacheprovider
-step all_tests "$PY" -m pytest tests -q -x -p no:cacheprovider
-if command -v compute-sanitizer >/dev/null; then
-  for tool in memcheck racecheck; do
-    step "sanitizer_$tool" compute-sanitizer --tool "$tool" \
-      --error-exitcode 1 "$PY" -m pytest tests/test_ops -m cuda -q \
-      -p no:cacheprovider
-  done
-else
-  echo "compute-sanitizer not found"; status=1
-fi
-step bench_ops "$PY" tools/benchmark_ops.py --out "$OUT/bench_ops.md"
-step bench_detector "$PY" tools/benchmark_detector.py \
-  --out "$OUT/bench_detector.md"
+stages=("$@")
+[ ${#stages[@]} -eq 0 ] && stages=(build tests sanitizer bench study)
+for stage in "${stages[@]}"; do
+  case "$stage" in
+    build)
+      step build env FORCE_CUDA=1 \
+        TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" \
+        MAX_JOBS="${MAX_JOBS:-16}" "$PY" setup.py build_ext --inplace ;;
+    tests)
+      step cuda_tests "$PY" -m pytest tests -m cuda -v -p no:cacheprovider
+      step all_tests "$PY" -m pytest tests -q -p no:cacheprovider ;;
+    sanitizer)
+      if command -v compute-sanitizer >/dev/null; then
+        for tool in memcheck racecheck; do
+          step "sanitizer_$tool" compute-sanitizer --tool "$tool" \
+            --error-exitcode 1 "$PY" -m pytest tests/test_ops -m cuda -q \
+            -p no:cacheprovider
+        done
+      else
+        echo "compute-sanitizer not found"; status=1
+      fi ;;
+    bench)
+      step bench_ops "$PY" tools/benchmark_ops.py --out "$OUT/bench_ops.md"
+      step bench_detector "$PY" tools/benchmark_detector.py \
+        --out "$OUT/bench_detector.md" ;;
+    study)
+      # checkpoints and data stay in work_dirs; the results go to $OUT
+      step k_study "$PY" tools/k_study.py --depth 101 --iters 1200 \
+        --val-interval 300 --batch-size 8 --workers 8 \
+        --work-dir work_dirs/k_study_r101 --data-root work_dirs/synthetic_voc
+      cp work_dirs/k_study_r101/k_study.* work_dirs/k_study_r101/k*.log \
+        "$OUT"/ 2>/dev/null ;;
+    *)
+      echo "unknown stage '$stage' (build, tests, sanitizer, bench, study)"
+      exit 2 ;;
+  esac
+done
 exit $status
