@@ -29,6 +29,18 @@ step() {  # step NAME COMMAND...: run, log to $OUT/NAME.log, record the result
     status=1
   fi
 }
+# preflight: name what is missing instead of failing stage by stage
+"$PY" - <<'PY' || exit 2
+import importlib, sys
+missing = [m for m in ('torch', 'mmcv', 'mmengine', 'mmdet', 'pytest')
+           if importlib.util.find_spec(m) is None]
+if missing:
+    sys.exit(f'gpu_check: not importable: {", ".join(missing)}')
+import torch
+if not torch.cuda.is_available():
+    sys.exit('gpu_check: torch sees no CUDA GPU')
+print(f'gpu_check: torch {torch.__version__}, {torch.cuda.get_device_name()}')
+PY
 stages=("$@")
 [ ${#stages[@]} -eq 0 ] && stages=(build tests sanitizer bench study)
 for stage in "${stages[@]}"; do
