@@ -25,7 +25,12 @@ def test_hook_optimizes_the_detector_inside_a_tta_wrapper():
             tta_cfg=dict(
                 nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)))
     hook = HOOKS.build(dict(type='RFCNFastInferenceHook', dtype='float32'))
-    hook.before_test(runner_with(tta))
+    before = torch.backends.cudnn.benchmark
+    try:
+        hook.before_test(runner_with(tta))
+        assert torch.backends.cudnn.benchmark
+    finally:
+        torch.backends.cudnn.benchmark = before
     assert detector.inference_mode == dict(
         dtype='float32', fuse_bn=True, channels_last=True, cuda_graph=False)
     assert not detector.training

@@ -1,5 +1,6 @@
 from typing import Optional
 
+import torch
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -24,6 +25,9 @@ class RFCNFastInferenceHook(Hook):
         channels_last (bool): NHWC dense stage. Defaults to True.
         cuda_graph (bool, optional): CUDA graph per input shape; defaults to
             True on a GPU.
+        cudnn_benchmark (bool): Let cuDNN time its algorithms for each
+            input shape (``torch.backends.cudnn.benchmark``), as the
+            graphs are captured after warm-up runs. Defaults to True.
     """
 
     priority = 'VERY_LOW'  # after everything that touches the weights
@@ -32,7 +36,9 @@ class RFCNFastInferenceHook(Hook):
                  dtype: str = 'bfloat16',
                  fuse_bn: bool = True,
                  channels_last: bool = True,
-                 cuda_graph: Optional[bool] = None) -> None:
+                 cuda_graph: Optional[bool] = None,
+                 cudnn_benchmark: bool = True) -> None:
+        self.cudnn_benchmark = cudnn_benchmark
         self.kwargs = dict(
             dtype=dtype,
             fuse_bn=fuse_bn,
@@ -50,5 +56,7 @@ class RFCNFastInferenceHook(Hook):
         if not hasattr(detector, 'optimize_for_inference'):
             raise TypeError('RFCNFastInferenceHook needs an RFCN model, got '
                             f'{type(model).__name__}')
+        if self.cudnn_benchmark:
+            torch.backends.cudnn.benchmark = True
         detector.optimize_for_inference(**self.kwargs)
         runner.logger.info(f'fast inference: {detector.inference_mode}')
