@@ -44,11 +44,16 @@ def strip_pretrained(node):
 
 
 def build(name, num_proposals, device):
+    import logging
+
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
-    register_all_modules()
+    from mmengine.logging import MMLogger
     from mmengine.utils import get_installed_path
+    register_all_modules()
+    # no per-parameter init report
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
     cfg = Config.fromfile(RFCN_CFG if name == 'rfcn' else osp.join(
         get_installed_path('mmdet'), '.mim', 'configs', *C4_CFG))
     model_cfg = copy.deepcopy(cfg.model)
