@@ -134,43 +134,88 @@ def test_graph_runner_runs_eagerly_without_gpu_or_with_grad():
         calls.append(x.shape)
         return x * 2
 
-    runner = CUDAGraphRunner(fn)
+    runner = CUDAGraphRunner(fn, capture_after=1)
     x = torch.arange(4.)
     with torch.no_grad():
         torch.testing.assert_close(runner(x), x * 2)
     torch.testing.assert_close(runner(x), x * 2)
-    assert runner.captures == 0 and len(calls) == 2
+    assert runner.captures == 0 and runner.eager_calls == len(calls) == 2
     with pytest.raises(ValueError, match='max_graphs'):
         CUDAGraphRunner(fn, max_graphs=0)
+    with pytest.raises(ValueError, match='capture_after'):
+        CUDAGraphRunner(fn, capture_after=0)
+
+
+class FakeGraphRunner(CUDAGraphRunner):
+    """The runner's caching policy with a stand-in for CUDA capture."""
+
+    @staticmethod
+    def _graphable(inputs):
+        return True
+
+    def _capture(self, inputs):
+        return ('graph', tuple(inputs.shape))
+
+    def _replay(self, entry, inputs):
+        assert entry == ('graph', tuple(inputs.shape))
+        return self.fn(inputs)
+
+
+def test_graph_runner_captures_recurring_shapes_and_keeps_the_most_used():
+    runner = FakeGraphRunner(lambda x: x + 1, max_graphs=2, capture_after=2)
+    a, b, c = torch.zeros(1, 2), torch.zeros(2, 2), torch.zeros(3, 2)
+
+    def call(x):
+        torch.testing.assert_close(runner(x), x + 1)
+        return (runner.captures, runner.replays, runner.eager_calls)
+
+    assert call(a) == (0, 0, 1)  # first sighting: eager
+    assert call(a) == (1, 1, 1)  # second: captured and replayed
+    assert call(a) == (1, 2, 1)
+    assert call(b) == (1, 2, 2)
+    assert call(b) == (2, 3, 2)  # a: 3 sightings, b: 2
+    assert call(c) == (2, 3, 3)
+    assert call(c) == (2, 3, 4)  # full, and c is not seen more than b
+    assert call(c) == (3, 4, 4)  # now it is: c replaces b
+    assert set(runner.graphs) == {runner._key(a),
+                                  runner._key(c)} and len(runner.seen) == 3
+    assert call(b) == (3, 4, 5)  # b (3) does not beat a or c (3)
+    assert 'captures=3, replays=4, eager_calls=5' in repr(runner)
 
 
 @pytest.mark.cuda
-def test_graph_runner_replays_per_shape_and_evicts():
+def test_graph_runner_replays_cuda_graphs():
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(3, 8, 3, padding=1).cuda().eval()
 
     def fn(x):
         return (conv(x).relu(), [x.sum(dim=1)])
 
-    runner = CUDAGraphRunner(fn, max_graphs=2)
+    runner = CUDAGraphRunner(fn, max_graphs=2, capture_after=1)
     a = torch.randn(1, 3, 32, 48, device='cuda')
     b = torch.randn(1, 3, 48, 32, device='cuda')
     c = torch.randn(2, 3, 32, 48, device='cuda')
     with torch.no_grad():
-        for x in (a, b, a, b, a * 3):
+        for x in (a, b, a, b, a * 3):  # new values, same shapes: replays
             got = runner(x)
             want = fn(x)
             torch.testing.assert_close(got[0], want[0])
             torch.testing.assert_close(got[1][0], want[1][0])
-        assert runner.captures == 2
-        runner(c)  # a third shape evicts the least recently used (b)
+        assert (runner.captures, runner.replays) == (2, 5)
+        for _ in range(3):  # the third sighting of c beats b's two
+            torch.testing.assert_close(runner(c)[0], fn(c)[0])
         assert runner.captures == 3 and len(runner.graphs) == 2
-        torch.testing.assert_close(runner(b)[0], fn(b)[0])
-        assert runner.captures == 4
+        assert runner.eager_calls == 2
+        amp_runner = CUDAGraphRunner(fn, capture_after=1)
         with torch.autocast('cuda', dtype=torch.bfloat16):
-            got = runner(a)
-            assert got[0].dtype == torch.bfloat16
-            torch.testing.assert_close(got[0], fn(a)[0])
+            for x in (a, a * 2):  # captured under autocast, then replayed
+                got = amp_runner(x)
+                assert got[0].dtype == torch.bfloat16
+                torch.testing.assert_close(got[0], fn(x)[0])
+        assert (amp_runner.captures, amp_runner.replays) == (1, 2)
+        plain = amp_runner(a)  # autocast off: another key
+        assert plain[0].dtype == torch.float32
+        assert amp_runner.captures == 2
 
 
 @pytest.mark.cuda
@@ -185,9 +230,11 @@ def test_cuda_graph_inference_matches_eager(model_and_batch, dtype):
     graphed = copy.deepcopy(model).optimize_for_inference(dtype=dtype)
     assert graphed.inference_mode['cuda_graph']
     want = predictions(eager, inputs, samples)
-    for _ in range(2):  # capture, then replay
+    for _ in range(3):  # eager, captured and replayed, replayed
         assert_same_detections(
             predictions(graphed, inputs, samples), want, 1e-5)
+    assert (graphed.graph_runner.captures, graphed.graph_runner.replays) == (1,
+                                                                             2)
     other = inputs[:, :, :64]  # a second shape gets its own graph
     other_samples = copy.deepcopy(samples)
     for s in other_samples:
@@ -196,10 +243,11 @@ def test_cuda_graph_inference_matches_eager(model_and_batch, dtype):
                 img_shape=(64, 128),
                 pad_shape=(64, 128),
                 batch_input_shape=(64, 128)))
-    assert_same_detections(
-        predictions(graphed, other, other_samples),
-        predictions(eager, other, other_samples), 1e-5)
-    assert graphed._dense_runner.captures == 2
+    for _ in range(2):
+        assert_same_detections(
+            predictions(graphed, other, other_samples),
+            predictions(eager, other, other_samples), 1e-5)
+    assert graphed.graph_runner.captures == 2
     ref = predictions(model, inputs, samples)  # plain float32 model
     if dtype == 'float32':
         assert_same_detections(want, ref, 1e-3)

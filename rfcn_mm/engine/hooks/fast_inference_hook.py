@@ -59,4 +59,11 @@ class RFCNFastInferenceHook(Hook):
         if self.cudnn_benchmark:
             torch.backends.cudnn.benchmark = True
         detector.optimize_for_inference(**self.kwargs)
+        self.detector = detector
         runner.logger.info(f'fast inference: {detector.inference_mode}')
+
+    def after_test(self, runner) -> None:
+        detector = getattr(self, 'detector', None)
+        if detector is not None and detector.graph_runner is not None:
+            runner.logger.info(
+                f'fast inference, CUDA graphs: {detector.graph_runner}')

@@ -57,7 +57,8 @@ class RFCN(TwoStageDetector):
         self.inference_mode: Optional[dict] = None
         self._dense_dtype: Optional[torch.dtype] = None
         self._channels_last = False
-        self._dense_runner: Optional[CUDAGraphRunner] = None
+        # set by optimize_for_inference on a GPU: replays the dense stage
+        self.graph_runner: Optional[CUDAGraphRunner] = None
 
     def dense_forward(
             self,
@@ -94,7 +95,7 @@ class RFCN(TwoStageDetector):
         after :meth:`optimize_for_inference`), then proposals, PS pooling,
         voting and post-processing as in mmdet's two-stage detectors."""
         assert self.with_bbox, 'Bbox head must be implemented.'
-        dense = self._dense_runner or self.dense_forward
+        dense = self.graph_runner or self.dense_forward
         rpn_cls, rpn_reg, maps = dense(batch_inputs)
         if batch_data_samples[0].get('proposals', None) is None:
             rpn_results_list = self.rpn_head.predict_by_feat(
@@ -116,7 +117,7 @@ class RFCN(TwoStageDetector):
                                fuse_bn: bool = True,
                                channels_last: bool = True,
                                cuda_graph: Optional[bool] = None,
-                               max_graphs: int = 8) -> 'RFCN':
+                               max_graphs: int = 16) -> 'RFCN':
         """Make :meth:`predict` fast; the model can no longer be trained.
 
         Args:
@@ -131,9 +132,10 @@ class RFCN(TwoStageDetector):
             channels_last (bool): NHWC layout for the dense stage.
                 Defaults to True.
             cuda_graph (bool, optional): Replay the dense stage as a CUDA
-                graph per input shape (:class:`CUDAGraphRunner`). Defaults
-                to True when the model is on a GPU.
+                graph per recurring input shape (:class:`CUDAGraphRunner`).
+                Defaults to True when the model is on a GPU.
             max_graphs (int): Input shapes whose graphs are kept at once.
+                Defaults to 16.
 
         Returns:
             RFCN: ``self``, in eval mode.
@@ -164,7 +166,7 @@ class RFCN(TwoStageDetector):
                 module.to(memory_format=torch.channels_last)
         self._dense_dtype = None if dtype == torch.float32 else dtype
         self._channels_last = channels_last
-        self._dense_runner = CUDAGraphRunner(
+        self.graph_runner = CUDAGraphRunner(
             self.dense_forward, max_graphs=max_graphs) if cuda_graph else None
         self.inference_mode = dict(
             dtype=str(dtype).replace('torch.', ''),

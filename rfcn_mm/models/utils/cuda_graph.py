@@ -1,5 +1,5 @@
-from collections import OrderedDict
-from typing import Any, Callable, Hashable, Tuple
+from collections import Counter
+from typing import Any, Callable, Dict, Hashable, Tuple
 
 import torch
 from torch import Tensor
@@ -9,37 +9,50 @@ class CUDAGraphRunner:
     """Run ``fn(inputs)`` by replaying a CUDA graph captured per input shape.
 
     ``fn`` must be free of host synchronisation and of data-dependent shapes
-    (convolutions, normalisation and activations are; NMS is not). The first
-    call with a new (shape, strides, dtype, device, autocast state)
-    warms ``fn`` up on a side stream (which also lets
-    ``cudnn.benchmark`` choose its algorithms), captures one graph and keeps
-    it; later calls copy the input into the graph's static input and
-    replay. At most ``max_graphs`` graphs are kept, the least recently used
-    one is dropped (with its memory) when a new shape needs room.
+    (convolutions, normalisation and activations are; NMS is not). Inputs
+    are told apart by (shape, strides, dtype, device, autocast state).
 
-    The returned tensors are the graph's static outputs: the next call with
-    the same shape overwrites them, so consume or clone them first. With
-    gradients enabled, or for inputs that are not on a GPU, ``fn`` runs
-    eagerly.
+    Test sets hold many image shapes, and a capture costs a few forward
+    passes, so graphs go to the shapes that recur: a shape runs eagerly
+    until it has been seen ``capture_after`` times, then it is warmed up on
+    a side stream (which also lets ``cudnn.benchmark`` choose its
+    algorithms) and captured. At most ``max_graphs`` graphs are kept; when
+    they are all taken, a shape seen more often than the least used graph's
+    shape replaces it (its memory is freed), otherwise it runs eagerly. So a
+    stream of ever-new shapes never pays for captures it cannot reuse.
+
+    The returned tensors of a replay are the graph's static outputs: the
+    next replay of the same graph overwrites them, so consume or clone them
+    first. With gradients enabled, or for inputs that are not on a GPU,
+    ``fn`` runs eagerly.
 
     Args:
         fn (callable): Maps one tensor to a tensor or a nested
             tuple/list/dict of tensors.
-        max_graphs (int): Graphs kept at once. Defaults to 8.
-        warmup (int): Eager runs before a capture. Defaults to 3.
+        max_graphs (int): Graphs kept at once. Defaults to 16.
+        capture_after (int): Sightings of a shape before it is captured.
+            Defaults to 2.
+        warmup (int): Side-stream runs right before a capture. Defaults
+            to 2.
     """
 
     def __init__(self,
                  fn: Callable[[Tensor], Any],
-                 max_graphs: int = 8,
-                 warmup: int = 3) -> None:
+                 max_graphs: int = 16,
+                 capture_after: int = 2,
+                 warmup: int = 2) -> None:
         if max_graphs < 1:
             raise ValueError(f'max_graphs must be >= 1, got {max_graphs}')
+        if capture_after < 1:
+            raise ValueError(
+                f'capture_after must be >= 1, got {capture_after}')
         self.fn = fn
         self.max_graphs = max_graphs
+        self.capture_after = capture_after
         self.warmup = warmup
-        self.graphs: 'OrderedDict[Hashable, Tuple]' = OrderedDict()
-        self.captures = 0
+        self.graphs: Dict[Hashable, Tuple] = {}
+        self.seen: Counter = Counter()
+        self.captures = self.replays = self.eager_calls = 0
 
     @staticmethod
     def _key(inputs: Tensor) -> Hashable:
@@ -47,6 +60,10 @@ class CUDAGraphRunner:
         return (tuple(inputs.shape), inputs.stride(),
                 inputs.dtype, inputs.device, autocast,
                 torch.get_autocast_dtype('cuda') if autocast else None)
+
+    @staticmethod
+    def _graphable(inputs: Tensor) -> bool:
+        return inputs.is_cuda and not torch.is_grad_enabled()
 
     def _capture(self, inputs: Tensor) -> Tuple:
         static_in = inputs.clone()
@@ -67,20 +84,42 @@ class CUDAGraphRunner:
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph), amp:
             static_out = self.fn(static_in)
-        self.captures += 1
         return graph, static_in, static_out
 
-    def __call__(self, inputs: Tensor) -> Any:
-        if not inputs.is_cuda or torch.is_grad_enabled():
-            return self.fn(inputs)
-        key = self._key(inputs)
-        entry = self.graphs.get(key)
-        if entry is None:
-            while len(self.graphs) >= self.max_graphs:
-                self.graphs.popitem(last=False)
-            entry = self.graphs[key] = self._capture(inputs)
-        self.graphs.move_to_end(key)
+    @staticmethod
+    def _replay(entry: Tuple, inputs: Tensor) -> Any:
         graph, static_in, static_out = entry
         static_in.copy_(inputs)
         graph.replay()
         return static_out
+
+    def _entry(self, key: Hashable, inputs: Tensor):
+        """The graph for ``key``, captured now if the policy says so, or
+        None to run eagerly."""
+        self.seen[key] += 1
+        if key in self.graphs:
+            return self.graphs[key]
+        if self.seen[key] < self.capture_after:
+            return None
+        if len(self.graphs) >= self.max_graphs:
+            victim = min(self.graphs, key=lambda k: self.seen[k])
+            if self.seen[victim] >= self.seen[key]:
+                return None
+            del self.graphs[victim]
+        self.graphs[key] = self._capture(inputs)
+        self.captures += 1
+        return self.graphs[key]
+
+    def __call__(self, inputs: Tensor) -> Any:
+        entry = self._entry(self._key(inputs),
+                            inputs) if self._graphable(inputs) else None
+        if entry is None:
+            self.eager_calls += 1
+            return self.fn(inputs)
+        self.replays += 1
+        return self._replay(entry, inputs)
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(graphs={len(self.graphs)}, '
+                f'captures={self.captures}, replays={self.replays}, '
+                f'eager_calls={self.eager_calls})')
