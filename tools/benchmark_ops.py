@@ -82,19 +82,31 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--dtype', default='float32',
-                        choices=['float32', 'float16', 'bfloat16'])
-    parser.add_argument('--reps', type=int, default=30,
-                        help='timed repetitions (median reported)')
+    parser.add_argument(
+        '--dtype',
+        default='float32',
+        choices=['float32', 'float16', 'bfloat16'])
+    parser.add_argument(
+        '--reps',
+        type=int,
+        default=30,
+        help='timed repetitions (median reported)')
+    parser.add_argument(
+        '--check-batch-idx',
+        action='store_true',
+        help='time rfcn_mm with its host-side batch index check (one '
+        'synchronisation per call on CUDA); by default it is off, as in '
+        'the detector, and torchvision has none')
     parser.add_argument('--out', help='also write the table here')
     args = parser.parse_args()
+    check = args.check_batch_idx
     global REPS
     REPS = args.reps
     dtype = getattr(torch, args.dtype)
     tv = torchvision_ops()
     ours = {
-        'pool': lambda x, r, k: ps_roi_pool(x, r, k, 1 / 16),
-        'align': lambda x, r, k: ps_roi_align(x, r, k, 1 / 16, 2),
+        'pool': lambda x, r, k: ps_roi_pool(x, r, k, 1 / 16, check),
+        'align': lambda x, r, k: ps_roi_align(x, r, k, 1 / 16, 2, True, check),
     }
     theirs = {}
     if tv is not None:
@@ -116,8 +128,9 @@ def main():
                     for backward in (False, True):
                         t_ours = bench(ours[mode], x, rois, k, args.device,
                                        backward)
-                        t_tv = (bench(theirs[mode], x, rois, k, args.device,
-                                      backward) if mode in theirs else None)
+                        t_tv = (
+                            bench(theirs[mode], x, rois, k, args.device,
+                                  backward) if mode in theirs else None)
                         ratio = f'{t_tv / t_ours:.2f}x' if t_tv else 'n/a'
                         tv_ms = f'{t_tv:.3f}' if t_tv else 'n/a'
                         rows.append(
@@ -125,10 +138,10 @@ def main():
                             f'{"fwd+bwd" if backward else "fwd"} | '
                             f'{t_ours:.3f} | {tv_ms} | {ratio} |')
                         print(rows[-1], flush=True)
-    device = (torch.cuda.get_device_name()
-              if args.device == 'cuda' else 'CPU')
-    table = '\n'.join([f'PS RoI ops, {device}, {args.dtype}, 38x63 map', ''] +
-                      rows)
+    device = (torch.cuda.get_device_name() if args.device == 'cuda' else 'CPU')
+    title = (f'PS RoI ops, {device}, {args.dtype}, 38x63 map, batch index '
+             f'check {"on" if check else "off"}')
+    table = '\n'.join([title, ''] + rows)
     if tv is None:
         table += '\n\ntorchvision does not import here: no baseline.'
     print('\n' + table)

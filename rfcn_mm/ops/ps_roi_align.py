@@ -14,15 +14,16 @@ class PSRoIAlignFunction(Function):
     @staticmethod
     def forward(ctx, input: Tensor, rois: Tensor,
                 output_size: Union[int, Tuple[int, int]],
-                spatial_scale: float, sampling_ratio: int,
-                aligned: bool) -> Tensor:
+                spatial_scale: float, sampling_ratio: int, aligned: bool,
+                check_batch_idx: bool) -> Tensor:
         ext = get_ext()
         ctx.output_size = _pair(output_size)
         ctx.spatial_scale = float(spatial_scale)
         ctx.sampling_ratio = int(sampling_ratio)
         ctx.aligned = bool(aligned)
         ctx.input_shape = input.shape
-        check_batch_indices(rois, input.size(0), 'ps_roi_align')
+        if check_batch_idx:
+            check_batch_indices(rois, input.size(0), 'ps_roi_align')
         output = ext.ps_roi_align_forward(input, rois, *ctx.output_size,
                                           ctx.spatial_scale,
                                           ctx.sampling_ratio, ctx.aligned)
@@ -36,7 +37,7 @@ class PSRoIAlignFunction(Function):
         grad_input = get_ext().ps_roi_align_backward(
             grad_output, rois, *ctx.input_shape, *ctx.output_size,
             ctx.spatial_scale, ctx.sampling_ratio, ctx.aligned)
-        return grad_input, None, None, None, None, None
+        return grad_input, None, None, None, None, None, None
 
 
 def ps_roi_align(input: Tensor,
@@ -44,7 +45,8 @@ def ps_roi_align(input: Tensor,
                  output_size: Union[int, Tuple[int, int]],
                  spatial_scale: float = 1.0,
                  sampling_ratio: int = 2,
-                 aligned: bool = True) -> Tensor:
+                 aligned: bool = True,
+                 check_batch_idx: bool = True) -> Tensor:
     """Position-sensitive RoI Align (as in Light-Head R-CNN and the TF
     Object Detection API): :func:`ps_roi_pool` with each bin averaged over
     bilinearly interpolated samples instead of whole pixels.
@@ -62,6 +64,9 @@ def ps_roi_align(input: Tensor,
             at integer + 0.5 (mmdet 3's and detectron2's convention); False
             keeps the legacy unshifted boxes and forces RoIs to at least 1x1.
             Defaults to True.
+        check_batch_idx (bool): Raise ValueError for a batch index that is
+            not in ``input`` (one host synchronisation on CUDA); see
+            :func:`ps_roi_pool`. Defaults to True.
 
     Returns:
         Tensor: Pooled scores of shape (R, C, kh, kw).
@@ -73,7 +78,7 @@ def ps_roi_align(input: Tensor,
         Every bin averages over all its samples (out-of-map ones included).
     """
     return PSRoIAlignFunction.apply(input, rois, output_size, spatial_scale,
-                                    sampling_ratio, aligned)
+                                    sampling_ratio, aligned, check_batch_idx)
 
 
 class PSRoIAlign(nn.Module):
@@ -86,18 +91,21 @@ class PSRoIAlign(nn.Module):
         sampling_ratio (int): Samples per bin along each axis, 0 for
             adaptive. Defaults to 2.
         aligned (bool): Use the half-pixel shift. Defaults to True.
+        check_batch_idx (bool): See :func:`ps_roi_align`. Defaults to True.
     """
 
     def __init__(self,
                  output_size: Union[int, Tuple[int, int]],
                  spatial_scale: float = 1.0,
                  sampling_ratio: int = 2,
-                 aligned: bool = True):
+                 aligned: bool = True,
+                 check_batch_idx: bool = True):
         super().__init__()
         self.output_size = _pair(output_size)
         self.spatial_scale = float(spatial_scale)
         self.sampling_ratio = int(sampling_ratio)
         self.aligned = bool(aligned)
+        self.check_batch_idx = bool(check_batch_idx)
         check_module_args(self.output_size, self.spatial_scale)
         if self.sampling_ratio < 0:
             raise ValueError('sampling_ratio must be >= 0, got '
@@ -105,7 +113,8 @@ class PSRoIAlign(nn.Module):
 
     def forward(self, input: Tensor, rois: Tensor) -> Tensor:
         return ps_roi_align(input, rois, self.output_size, self.spatial_scale,
-                            self.sampling_ratio, self.aligned)
+                            self.sampling_ratio, self.aligned,
+                            self.check_batch_idx)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(output_size={self.output_size}, '

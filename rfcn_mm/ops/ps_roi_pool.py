@@ -14,12 +14,13 @@ class PSRoIPoolFunction(Function):
     @staticmethod
     def forward(ctx, input: Tensor, rois: Tensor,
                 output_size: Union[int, Tuple[int, int]],
-                spatial_scale: float) -> Tensor:
+                spatial_scale: float, check_batch_idx: bool) -> Tensor:
         ext = get_ext()
         ctx.output_size = _pair(output_size)
         ctx.spatial_scale = float(spatial_scale)
         ctx.input_shape = input.shape
-        check_batch_indices(rois, input.size(0), 'ps_roi_pool')
+        if check_batch_idx:
+            check_batch_indices(rois, input.size(0), 'ps_roi_pool')
         output = ext.ps_roi_pool_forward(input, rois, *ctx.output_size,
                                          ctx.spatial_scale)
         ctx.save_for_backward(rois)
@@ -33,12 +34,14 @@ class PSRoIPoolFunction(Function):
                                                     *ctx.input_shape,
                                                     *ctx.output_size,
                                                     ctx.spatial_scale)
-        return grad_input, None, None, None
+        return grad_input, None, None, None, None
 
 
-def ps_roi_pool(input: Tensor, rois: Tensor,
+def ps_roi_pool(input: Tensor,
+                rois: Tensor,
                 output_size: Union[int, Tuple[int, int]],
-                spatial_scale: float = 1.0) -> Tensor:
+                spatial_scale: float = 1.0,
+                check_batch_idx: bool = True) -> Tensor:
     """Position-sensitive RoI pooling (R-FCN, Dai et al. 2016, Eq. 1).
 
     Bin (i, j) of an RoI averages only the score map assigned to that bin,
@@ -51,6 +54,10 @@ def ps_roi_pool(input: Tensor, rois: Tensor,
         output_size (int | tuple[int, int]): The bin grid k or (kh, kw).
         spatial_scale (float): Scale from image to ``input`` coordinates
             (1 / stride). Defaults to 1.0.
+        check_batch_idx (bool): Raise ValueError for a batch index that is
+            not in ``input`` (one host synchronisation on CUDA). Turn it off
+            where the indices are valid by construction; such RoIs then give
+            0. Defaults to True.
 
     Returns:
         Tensor: Pooled scores of shape (R, C, kh, kw).
@@ -70,7 +77,8 @@ def ps_roi_pool(input: Tensor, rois: Tensor,
           bins everywhere, so gradcheck holds for any RoI.
         - float16/bfloat16 accumulate in float32.
     """
-    return PSRoIPoolFunction.apply(input, rois, output_size, spatial_scale)
+    return PSRoIPoolFunction.apply(input, rois, output_size, spatial_scale,
+                                   check_batch_idx)
 
 
 class PSRoIPool(nn.Module):
@@ -80,18 +88,22 @@ class PSRoIPool(nn.Module):
         output_size (int | tuple[int, int]): The bin grid k or (kh, kw).
         spatial_scale (float): Scale from image to feature coordinates.
             Defaults to 1.0.
+        check_batch_idx (bool): See :func:`ps_roi_pool`. Defaults to True.
     """
 
     def __init__(self,
                  output_size: Union[int, Tuple[int, int]],
-                 spatial_scale: float = 1.0):
+                 spatial_scale: float = 1.0,
+                 check_batch_idx: bool = True):
         super().__init__()
         self.output_size = _pair(output_size)
         self.spatial_scale = float(spatial_scale)
+        self.check_batch_idx = bool(check_batch_idx)
         check_module_args(self.output_size, self.spatial_scale)
 
     def forward(self, input: Tensor, rois: Tensor) -> Tensor:
-        return ps_roi_pool(input, rois, self.output_size, self.spatial_scale)
+        return ps_roi_pool(input, rois, self.output_size, self.spatial_scale,
+                           self.check_batch_idx)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(output_size={self.output_size}, '

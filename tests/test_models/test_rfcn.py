@@ -121,6 +121,19 @@ def test_extractor_channel_mismatch_is_reported():
         PSRoIExtractor(dict(type='RoIAlign', output_size=3), 5)
 
 
+def test_extractor_skips_the_batch_index_check_unless_asked():
+    # the head's RoIs come from bbox2roi: valid by construction
+    rois = torch.tensor([[3., 0., 0., 8., 8.]])
+    maps = torch.randn(1, 5 * 9, 4, 4)
+    default = PSRoIExtractor(dict(type='PSRoIPool', output_size=3), 5)
+    assert not default.roi_layers[0].check_batch_idx
+    assert (default((maps, ), rois) == 0).all()
+    checked = PSRoIExtractor(
+        dict(type='PSRoIAlign', output_size=3, check_batch_idx=True), 5)
+    with pytest.raises(ValueError, match='do not exist'):
+        checked((maps, ), rois)
+
+
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
 def test_extractor_pools_reduced_precision_maps_with_float32_rois(dtype):
     from rfcn_mm.ops.reference import ps_roi_align_reference

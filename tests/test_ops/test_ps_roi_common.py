@@ -58,6 +58,34 @@ def test_batch_index_that_does_not_exist(op, bad):
         op(x, rois, 3, 0.5)
 
 
+@pytest.mark.parametrize('bad', [2., -1.])
+def test_unchecked_batch_index_gives_zero_and_no_gradient(op, bad):
+    x, rois = _inputs()
+    rois[3, 0] = bad
+    keep = [i for i in range(len(rois)) if i != 3]
+    x.requires_grad_(True)
+    out = op(x, rois, 3, 0.5, check_batch_idx=False)
+    assert (out[3] == 0).all()
+    out.sum().backward()
+    # oracle: the same RoIs without the bad one
+    x2 = x.detach().clone().requires_grad_(True)
+    want = op(x2, rois[keep], 3, 0.5)
+    want.sum().backward()
+    torch.testing.assert_close(out[keep], want)
+    torch.testing.assert_close(x.grad, x2.grad)
+
+
+def test_modules_pass_check_batch_idx():
+    x, rois = _inputs()
+    rois[0, 0] = 5.
+    for module in (PSRoIPool(3, 0.5, check_batch_idx=False),
+                   PSRoIAlign(3, 0.5, check_batch_idx=False)):
+        assert (module(x, rois)[0] == 0).all()
+    for module in (PSRoIPool(3, 0.5), PSRoIAlign(3, 0.5)):
+        with pytest.raises(ValueError, match=r'batch size 2: \[5.0\]'):
+            module(x, rois)
+
+
 def test_dtype_mismatch(op):
     x, rois = _inputs()
     with pytest.raises(RuntimeError, match='same dtype'):

@@ -45,8 +45,15 @@ class PSRoIExtractor(BaseRoIExtractor):
 
     def build_roi_layers(self, layer_cfg: ConfigType,
                          featmap_strides: List[int]) -> nn.ModuleList:
-        """Build the project's PS op (mmcv.ops has none)."""
+        """Build the project's PS op (mmcv.ops has none).
+
+        The RoI head's RoIs come from ``bbox2roi`` over the batch, so their
+        batch indices are valid by construction: the op's host-side check
+        (a synchronisation on CUDA) is off unless ``roi_layer`` turns it on
+        with ``check_batch_idx=True``.
+        """
         cfg = dict(layer_cfg)
+        cfg.setdefault('check_batch_idx', False)
         layer_type = cfg.pop('type')
         if isinstance(layer_type, str):
             if layer_type not in PS_ROI_LAYERS:
