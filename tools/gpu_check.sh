@@ -78,4 +78,15 @@ for stage in "${stages[@]}"; do
       exit 2 ;;
   esac
 done
+# one report with every table that was produced
+{
+  echo "# GPU check, $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null)"
+  for f in bench_ops.md bench_detector.md k_study.md; do
+    [ -f "$OUT/$f" ] && { echo; cat "$OUT/$f"; }
+  done
+  echo; echo "Stage logs:"; for f in "$OUT"/*.log; do
+    [ -f "$f" ] && echo "- $(basename "$f"): $(tail -1 "$f" | cut -c1-120)"
+  done
+} > "$OUT/report.md"
+echo "report: $OUT/report.md"
 exit $status
