@@ -2,9 +2,15 @@
 //
 // Forward: one thread per pooled output, summing its bin directly.
 // Backward: instead of one atomic add per pixel of every bin, each bin adds
-// its gradient g / area at the four corners of a difference array of shape
-// (N, C, H + 1, W + 1); two inclusive prefix sums (done by the launcher)
-// turn it into the gradient. Four atomics per bin whatever its size.
+// its gradient g / area at the four corners of a difference array, whose
+// 2-D prefix sum is the gradient: four atomics per bin whatever its size.
+// - plane kernel (the usual case): one block per (image, input channel)
+//   keeps its plane's difference array in shared memory, takes the bins of
+//   every RoI of its image that fall in its channel, integrates the plane
+//   and writes its gradient: the whole backward is one launch.
+// - global kernel (planes too large for shared memory, or very many
+//   RoIs x images): the difference array lives in global memory as
+//   (N, C, H + 1, W + 1) and the launcher integrates it with two cumsums.
 #ifndef RFCN_PS_ROI_POOL_CUDA_KERNEL_CUH
 #define RFCN_PS_ROI_POOL_CUDA_KERNEL_CUH
 
@@ -91,6 +97,79 @@ __global__ void ps_roi_pool_backward_cuda_kernel(
     gpuAtomicAdd(plane + hs * dw + we, -v);
     gpuAtomicAdd(plane + he * dw + ws, -v);
     gpuAtomicAdd(plane + he * dw + we, v);
+  }
+}
+
+// Row stride of the shared-memory plane: odd, so that threads scanning
+// different rows hit different banks.
+__host__ __device__ inline int ps_roi_pool_plane_stride(int width) {
+  return width | 1;
+}
+
+template <typename scalar_t, typename acc_t>
+__global__ void ps_roi_pool_backward_plane_cuda_kernel(
+    const scalar_t* __restrict__ grad_output,
+    const scalar_t* __restrict__ rois, scalar_t* __restrict__ grad_input,
+    const int num_rois, const int channels_out, const int height,
+    const int width, const int pooled_h, const int pooled_w,
+    const acc_t spatial_scale) {
+  extern __shared__ unsigned char plane_smem[];
+  acc_t* diff = reinterpret_cast<acc_t*>(plane_smem);
+  const int stride = ps_roi_pool_plane_stride(width);
+  const int bins = pooled_h * pooled_w;
+  const int channels = channels_out * bins;
+  const int n = blockIdx.x / channels;  // image
+  const int ch = blockIdx.x % channels;  // input channel = (c, i, j)
+  const int c = ch / bins;
+  const int i = (ch / pooled_w) % pooled_h;
+  const int j = ch % pooled_w;
+  for (int e = threadIdx.x; e < height * stride; e += blockDim.x)
+    diff[e] = acc_t(0);
+  __syncthreads();
+  for (int r = threadIdx.x; r < num_rois; r += blockDim.x) {
+    acc_t roi[5];
+#pragma unroll
+    for (int k = 0; k < 5; ++k) roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
+    // RoIs of other images, and batch indices that name no image, are
+    // skipped (no block has that n)
+    if (static_cast<int>(roi[0]) != n) continue;
+    const auto g =
+        rfcn::pool_roi_geometry<acc_t>(roi, spatial_scale, pooled_h, pooled_w);
+    int hs, he, ws, we;
+    rfcn::ps_pool_bin_range(g.start_h, g.bin_h, i, height, &hs, &he);
+    rfcn::ps_pool_bin_range(g.start_w, g.bin_w, j, width, &ws, &we);
+    const int area = (he - hs) * (we - ws);
+    if (area <= 0) continue;
+    const acc_t v =
+        static_cast<acc_t>(
+            grad_output[((int64_t)r * channels_out + c) * bins + i * pooled_w +
+                        j]) /
+        static_cast<acc_t>(area);
+    // corners on the far edge (row H or column W) only affect pixels off
+    // the map and are dropped
+    gpuAtomicAdd(diff + hs * stride + ws, v);
+    if (we < width) gpuAtomicAdd(diff + hs * stride + we, -v);
+    if (he < height) {
+      gpuAtomicAdd(diff + he * stride + ws, -v);
+      if (we < width) gpuAtomicAdd(diff + he * stride + we, v);
+    }
+  }
+  __syncthreads();
+  for (int h = threadIdx.x; h < height; h += blockDim.x) {  // rows
+    acc_t sum = 0;
+    for (int w = 0; w < width; ++w) {
+      sum += diff[h * stride + w];
+      diff[h * stride + w] = sum;
+    }
+  }
+  __syncthreads();
+  scalar_t* out = grad_input + ((int64_t)n * channels + ch) * height * width;
+  for (int w = threadIdx.x; w < width; w += blockDim.x) {  // columns
+    acc_t sum = 0;
+    for (int h = 0; h < height; ++h) {
+      sum += diff[h * stride + w];
+      out[h * width + w] = static_cast<scalar_t>(sum);
+    }
   }
 }
 

@@ -35,6 +35,11 @@ at::Tensor ps_roi_pool_forward_cuda(const at::Tensor& input_,
   return output;
 }
 
+// The plane kernel's shared memory holds one H x (W | 1) plane; each of its
+// blocks reads every RoI, so with many images x RoIs the global kernel wins.
+constexpr int64_t kPlaneSmemLimit = 48 * 1024;
+constexpr int64_t kPlaneMaxBatchRois = 16384;
+
 at::Tensor ps_roi_pool_backward_cuda(const at::Tensor& grad_output_,
                                      const at::Tensor& rois_, int64_t batch,
                                      int64_t channels, int64_t height,
@@ -47,10 +52,34 @@ at::Tensor ps_roi_pool_backward_cuda(const at::Tensor& grad_output_,
   const int64_t n = grad_output.numel();
   if (n == 0 || batch * channels * height * width == 0)
     return at::zeros({batch, channels, height, width}, grad_output.options());
+  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  const int64_t plane_bytes =
+      height * ps_roi_pool_plane_stride((int)width) *
+      (int64_t)c10::elementSize(acc_type);
+  if (plane_bytes <= kPlaneSmemLimit &&
+      batch * rois.size(0) <= kPlaneMaxBatchRois) {
+    // every element of the gradient is written: no zero fill
+    auto grad = at::empty({batch, channels, height, width},
+                          grad_output.options());
+    AT_DISPATCH_FLOATING_TYPES_AND2(
+        at::ScalarType::Half, at::ScalarType::BFloat16,
+        grad_output.scalar_type(), "ps_roi_pool_backward_plane_cuda", [&] {
+          using acc_t = at::opmath_type<scalar_t>;
+          ps_roi_pool_backward_plane_cuda_kernel<scalar_t, acc_t>
+              <<<(unsigned int)(batch * channels), rfcn::kThreadsPerBlock,
+                 plane_bytes, stream>>>(
+                  grad_output.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),
+                  grad.data_ptr<scalar_t>(), (int)rois.size(0),
+                  (int)grad_output.size(1), (int)height, (int)width,
+                  (int)pooled_h, (int)pooled_w,
+                  static_cast<acc_t>(spatial_scale));
+        });
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return grad;
+  }
   // difference array with one extra row and column for the bins' far edges
   auto diff = at::zeros({batch, channels, height + 1, width + 1},
                         grad_output.options().dtype(acc_type));
-  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::ScalarType::Half, at::ScalarType::BFloat16,
       grad_output.scalar_type(), "ps_roi_pool_backward_cuda", [&] {
