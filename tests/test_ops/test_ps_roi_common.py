@@ -195,23 +195,26 @@ def test_cuda_matches_cpu(name, k, dtype):
 
 
 @pytest.mark.cuda
+@pytest.mark.parametrize('name', sorted(OPS))
 @pytest.mark.parametrize(
     'batch,height,width,num,dtype',
     [
         (1, 38, 63, 300, torch.float64),  # shared-memory plane kernel
-        (2, 100, 126, 64, torch.float32),  # plane > 48 KB: global kernel
+        (2, 100, 126, 64, torch.float32),  # plane > 48 KB: global kernels
         (2, 20, 25, 8200, torch.float32),  # many images x RoIs: global
     ])
-def test_cuda_pool_backward_paths_match_cpu(batch, height, width, num, dtype):
+def test_cuda_backward_paths_match_cpu(name, batch, height, width, num,
+                                       dtype):
+    fn, _ = OPS[name]
     g = torch.Generator().manual_seed(1)
     k = 3
     x = torch.randn(batch, 2 * k * k, height, width, generator=g, dtype=dtype)
     rois = make_rois(batch, height, width, 1 / 16, num=num, dtype=dtype)
     grad_out = torch.randn(num, 2, k, k, generator=g, dtype=dtype)
     x, xc = x.requires_grad_(True), x.cuda().requires_grad_(True)
-    want = torch.autograd.grad(ps_roi_pool(x, rois, k, 1 / 16), x, grad_out)
+    want = torch.autograd.grad(fn(x, rois, k, 1 / 16), x, grad_out)
     got = torch.autograd.grad(
-        ps_roi_pool(xc, rois.cuda(), k, 1 / 16), xc, grad_out.cuda())
+        fn(xc, rois.cuda(), k, 1 / 16), xc, grad_out.cuda())
     tol = {} if dtype == torch.float64 else dict(rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(got[0].cpu(), want[0], **tol)
 

@@ -1,5 +1,7 @@
 // CUDA kernels of position-sensitive RoI Align: one thread per pooled
-// output; the backward pass scatters each sample's four bilinear weights.
+// output; the backward pass scatters each sample's four bilinear weights,
+// into a shared-memory plane per (image, input channel) block when it fits
+// (one launch, no zero fill, no global atomics), else into global memory.
 #ifndef RFCN_PS_ROI_ALIGN_CUDA_KERNEL_CUH
 #define RFCN_PS_ROI_ALIGN_CUDA_KERNEL_CUH
 
@@ -101,6 +103,61 @@ __global__ void ps_roi_align_backward_cuda_kernel(
       }
     }
   }
+}
+
+template <typename scalar_t, typename acc_t>
+__global__ void ps_roi_align_backward_plane_cuda_kernel(
+    const scalar_t* __restrict__ grad_output,
+    const scalar_t* __restrict__ rois, scalar_t* __restrict__ grad_input,
+    const int num_rois, const int channels_out, const int height,
+    const int width, const int pooled_h, const int pooled_w,
+    const acc_t spatial_scale, const int sampling_ratio, const bool aligned) {
+  extern __shared__ __align__(16) unsigned char align_plane_smem[];
+  acc_t* plane = reinterpret_cast<acc_t*>(align_plane_smem);
+  const int bins = pooled_h * pooled_w;
+  const int channels = channels_out * bins;
+  const int n = blockIdx.x / channels;  // image
+  const int ch = blockIdx.x % channels;  // input channel = (c, i, j)
+  const int c = ch / bins;
+  const int i = (ch / pooled_w) % pooled_h;
+  const int j = ch % pooled_w;
+  for (int e = threadIdx.x; e < height * width; e += blockDim.x)
+    plane[e] = acc_t(0);
+  __syncthreads();
+  for (int r = threadIdx.x; r < num_rois; r += blockDim.x) {
+    acc_t roi[5];
+#pragma unroll
+    for (int k = 0; k < 5; ++k) roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
+    if (static_cast<int>(roi[0]) != n) continue;  // other (or no) image
+    const auto g = rfcn::align_roi_geometry<acc_t>(
+        roi, spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned);
+    const acc_t v =
+        static_cast<acc_t>(
+            grad_output[((int64_t)r * channels_out + c) * bins + i * pooled_w +
+                        j]) /
+        static_cast<acc_t>(g.grid_h * g.grid_w);
+    for (int iy = 0; iy < g.grid_h; ++iy) {
+      const acc_t y =
+          g.start_h + i * g.bin_h + (iy + acc_t(0.5)) * g.bin_h / g.grid_h;
+      for (int ix = 0; ix < g.grid_w; ++ix) {
+        const acc_t x =
+            g.start_w + j * g.bin_w + (ix + acc_t(0.5)) * g.bin_w / g.grid_w;
+        acc_t w1, w2, w3, w4;
+        int xl, xh, yl, yh;
+        if (!rfcn::bilinear_weights<acc_t>(height, width, y, x, &w1, &w2, &w3,
+                                           &w4, &xl, &xh, &yl, &yh))
+          continue;
+        gpuAtomicAdd(plane + yl * width + xl, v * w1);
+        gpuAtomicAdd(plane + yl * width + xh, v * w2);
+        gpuAtomicAdd(plane + yh * width + xl, v * w3);
+        gpuAtomicAdd(plane + yh * width + xh, v * w4);
+      }
+    }
+  }
+  __syncthreads();
+  scalar_t* out = grad_input + ((int64_t)n * channels + ch) * height * width;
+  for (int e = threadIdx.x; e < height * width; e += blockDim.x)
+    out[e] = static_cast<scalar_t>(plane[e]);
 }
 
 #endif  // RFCN_PS_ROI_ALIGN_CUDA_KERNEL_CUH

@@ -113,8 +113,8 @@ __global__ void ps_roi_pool_backward_plane_cuda_kernel(
     const int num_rois, const int channels_out, const int height,
     const int width, const int pooled_h, const int pooled_w,
     const acc_t spatial_scale) {
-  extern __shared__ unsigned char plane_smem[];
-  acc_t* diff = reinterpret_cast<acc_t*>(plane_smem);
+  extern __shared__ __align__(16) unsigned char pool_plane_smem[];
+  acc_t* diff = reinterpret_cast<acc_t*>(pool_plane_smem);
   const int stride = ps_roi_pool_plane_stride(width);
   const int bins = pooled_h * pooled_w;
   const int channels = channels_out * bins;

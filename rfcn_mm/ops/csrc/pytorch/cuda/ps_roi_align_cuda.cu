@@ -47,12 +47,35 @@ at::Tensor ps_roi_align_backward_cuda(const at::Tensor& grad_output_,
   const auto grad_output = grad_output_.contiguous();
   const auto rois = rois_.contiguous();
   const auto acc_type = at::toOpMathType(grad_output.scalar_type());
+  const int64_t n = grad_output.numel();
+  if (n == 0 || batch * channels * height * width == 0)
+    return at::zeros({batch, channels, height, width}, grad_output.options());
+  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  const int64_t plane_bytes =
+      height * width * (int64_t)c10::elementSize(acc_type);
+  if (rfcn::use_plane_kernel(plane_bytes, batch, rois.size(0))) {
+    // every element of the gradient is written: no zero fill
+    auto grad = at::empty({batch, channels, height, width},
+                          grad_output.options());
+    AT_DISPATCH_FLOATING_TYPES_AND2(
+        at::ScalarType::Half, at::ScalarType::BFloat16,
+        grad_output.scalar_type(), "ps_roi_align_backward_plane_cuda", [&] {
+          using acc_t = at::opmath_type<scalar_t>;
+          ps_roi_align_backward_plane_cuda_kernel<scalar_t, acc_t>
+              <<<(unsigned int)(batch * channels), rfcn::kThreadsPerBlock,
+                 plane_bytes, stream>>>(
+                  grad_output.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),
+                  grad.data_ptr<scalar_t>(), (int)rois.size(0),
+                  (int)grad_output.size(1), (int)height, (int)width,
+                  (int)pooled_h, (int)pooled_w,
+                  static_cast<acc_t>(spatial_scale), (int)sampling_ratio,
+                  aligned);
+        });
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return grad;
+  }
   auto grad_input = at::zeros({batch, channels, height, width},
                               grad_output.options().dtype(acc_type));
-  const int64_t n = grad_output.numel();
-  if (n == 0 || grad_input.numel() == 0)
-    return grad_input.to(grad_output.scalar_type());
-  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::ScalarType::Half, at::ScalarType::BFloat16,
       grad_output.scalar_type(), "ps_roi_align_backward_cuda", [&] {

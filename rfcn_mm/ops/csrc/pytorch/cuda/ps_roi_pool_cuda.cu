@@ -35,11 +35,6 @@ at::Tensor ps_roi_pool_forward_cuda(const at::Tensor& input_,
   return output;
 }
 
-// The plane kernel's shared memory holds one H x (W | 1) plane; each of its
-// blocks reads every RoI, so with many images x RoIs the global kernel wins.
-constexpr int64_t kPlaneSmemLimit = 48 * 1024;
-constexpr int64_t kPlaneMaxBatchRois = 16384;
-
 at::Tensor ps_roi_pool_backward_cuda(const at::Tensor& grad_output_,
                                      const at::Tensor& rois_, int64_t batch,
                                      int64_t channels, int64_t height,
@@ -56,8 +51,7 @@ at::Tensor ps_roi_pool_backward_cuda(const at::Tensor& grad_output_,
   const int64_t plane_bytes =
       height * ps_roi_pool_plane_stride((int)width) *
       (int64_t)c10::elementSize(acc_type);
-  if (plane_bytes <= kPlaneSmemLimit &&
-      batch * rois.size(0) <= kPlaneMaxBatchRois) {
+  if (rfcn::use_plane_kernel(plane_bytes, batch, rois.size(0))) {
     // every element of the gradient is written: no zero fill
     auto grad = at::empty({batch, channels, height, width},
                           grad_output.options());
