@@ -95,7 +95,8 @@ class RFCN(TwoStageDetector):
         after :meth:`optimize_for_inference`), then proposals, PS pooling,
         voting and post-processing as in mmdet's two-stage detectors."""
         assert self.with_bbox, 'Bbox head must be implemented.'
-        dense = self.graph_runner or self.dense_forward
+        dense = self.dense_forward if self.graph_runner is None \
+            else self.graph_runner
         rpn_cls, rpn_reg, maps = dense(batch_inputs)
         if batch_data_samples[0].get('proposals', None) is None:
             rpn_results_list = self.rpn_head.predict_by_feat(
