@@ -53,6 +53,17 @@ RFCN_HOST_DEVICE PoolRoI<T> pool_roi_geometry(const T* roi, T spatial_scale,
   return g;
 }
 
+// Pixel rectangle [hs, he) x [ws, we) of bin (i, j) of an RoI; returns its
+// area, <= 0 for an empty bin.
+template <typename T>
+RFCN_HOST_DEVICE int pool_bin_rect(const PoolRoI<T>& g, int i, int j,
+                                   int height, int width, int* hs, int* he,
+                                   int* ws, int* we) {
+  ps_pool_bin_range(g.start_h, g.bin_h, i, height, hs, he);
+  ps_pool_bin_range(g.start_w, g.bin_w, j, width, ws, we);
+  return (*he - *hs) * (*we - *ws);
+}
+
 // Bilinear interpolation weights at (y, x) with mmcv's border handling:
 // samples more than one pixel outside the map contribute nothing, samples
 // in the outer half-pixel are clamped to the border. Returns false when the

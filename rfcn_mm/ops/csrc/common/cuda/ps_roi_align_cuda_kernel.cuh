@@ -7,7 +7,38 @@
 
 #include <ATen/cuda/Atomic.cuh>
 
+#include "ps_roi_cuda_utils.cuh"
 #include "ps_roi_utils.h"
+
+namespace rfcn {
+
+// Scatter gradient v of bin (i, j) to the four bilinear neighbours of each
+// of its samples in `plane` (global or shared memory).
+template <typename acc_t>
+__device__ __forceinline__ void align_scatter_bin(acc_t* plane, int height,
+                                                  int width,
+                                                  const AlignRoI<acc_t>& g,
+                                                  int i, int j, acc_t v) {
+  for (int iy = 0; iy < g.grid_h; ++iy) {
+    const acc_t y =
+        g.start_h + i * g.bin_h + (iy + acc_t(0.5)) * g.bin_h / g.grid_h;
+    for (int ix = 0; ix < g.grid_w; ++ix) {
+      const acc_t x =
+          g.start_w + j * g.bin_w + (ix + acc_t(0.5)) * g.bin_w / g.grid_w;
+      acc_t w1, w2, w3, w4;
+      int xl, xh, yl, yh;
+      if (!bilinear_weights<acc_t>(height, width, y, x, &w1, &w2, &w3, &w4,
+                                   &xl, &xh, &yl, &yh))
+        continue;
+      gpuAtomicAdd(plane + yl * width + xl, v * w1);
+      gpuAtomicAdd(plane + yl * width + xh, v * w2);
+      gpuAtomicAdd(plane + yh * width + xl, v * w3);
+      gpuAtomicAdd(plane + yh * width + xh, v * w4);
+    }
+  }
+}
+
+}  // namespace rfcn
 
 template <typename scalar_t, typename acc_t>
 __global__ void ps_roi_align_forward_cuda_kernel(
@@ -23,8 +54,7 @@ __global__ void ps_roi_align_forward_cuda_kernel(
     const int c = (index / pooled_w / pooled_h) % channels_out;
     const int64_t r = index / pooled_w / pooled_h / channels_out;
     acc_t roi[5];
-#pragma unroll
-    for (int k = 0; k < 5; ++k) roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
+    rfcn::load_roi(rois, r, roi);
     const int b = static_cast<int>(roi[0]);
     if (b < 0 || b >= batch) {
       output[index] = scalar_t(0);
@@ -73,8 +103,7 @@ __global__ void ps_roi_align_backward_cuda_kernel(
     const int c = (index / pooled_w / pooled_h) % channels_out;
     const int64_t r = index / pooled_w / pooled_h / channels_out;
     acc_t roi[5];
-#pragma unroll
-    for (int k = 0; k < 5; ++k) roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
+    rfcn::load_roi(rois, r, roi);
     const int b = static_cast<int>(roi[0]);
     if (b < 0 || b >= batch) continue;
     const auto g = rfcn::align_roi_geometry<acc_t>(
@@ -85,23 +114,7 @@ __global__ void ps_roi_align_backward_cuda_kernel(
                          height * width;
     const acc_t v = static_cast<acc_t>(grad_output[index]) /
                     static_cast<acc_t>(g.grid_h * g.grid_w);
-    for (int iy = 0; iy < g.grid_h; ++iy) {
-      const acc_t y =
-          g.start_h + i * g.bin_h + (iy + acc_t(0.5)) * g.bin_h / g.grid_h;
-      for (int ix = 0; ix < g.grid_w; ++ix) {
-        const acc_t x =
-            g.start_w + j * g.bin_w + (ix + acc_t(0.5)) * g.bin_w / g.grid_w;
-        acc_t w1, w2, w3, w4;
-        int xl, xh, yl, yh;
-        if (!rfcn::bilinear_weights<acc_t>(height, width, y, x, &w1, &w2, &w3,
-                                           &w4, &xl, &xh, &yl, &yh))
-          continue;
-        gpuAtomicAdd(plane + yl * width + xl, v * w1);
-        gpuAtomicAdd(plane + yl * width + xh, v * w2);
-        gpuAtomicAdd(plane + yh * width + xl, v * w3);
-        gpuAtomicAdd(plane + yh * width + xh, v * w4);
-      }
-    }
+    rfcn::align_scatter_bin(plane, height, width, g, i, j, v);
   }
 }
 
@@ -115,19 +128,12 @@ __global__ void ps_roi_align_backward_plane_cuda_kernel(
   extern __shared__ __align__(16) unsigned char align_plane_smem[];
   acc_t* plane = reinterpret_cast<acc_t*>(align_plane_smem);
   const int bins = pooled_h * pooled_w;
-  const int channels = channels_out * bins;
-  const int n = blockIdx.x / channels;  // image
-  const int ch = blockIdx.x % channels;  // input channel = (c, i, j)
-  const int c = ch / bins;
-  const int i = (ch / pooled_w) % pooled_h;
-  const int j = ch % pooled_w;
-  for (int e = threadIdx.x; e < height * width; e += blockDim.x)
-    plane[e] = acc_t(0);
-  __syncthreads();
+  const auto p = rfcn::plane_block(channels_out, pooled_h, pooled_w);
+  const int n = p.n, ch = p.ch, c = p.c, i = p.i, j = p.j;
+  rfcn::zero_block_shared(plane, height * width);
   for (int r = threadIdx.x; r < num_rois; r += blockDim.x) {
     acc_t roi[5];
-#pragma unroll
-    for (int k = 0; k < 5; ++k) roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
+    rfcn::load_roi(rois, r, roi);
     if (static_cast<int>(roi[0]) != n) continue;  // other (or no) image
     const auto g = rfcn::align_roi_geometry<acc_t>(
         roi, spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned);
@@ -136,26 +142,11 @@ __global__ void ps_roi_align_backward_plane_cuda_kernel(
             grad_output[((int64_t)r * channels_out + c) * bins + i * pooled_w +
                         j]) /
         static_cast<acc_t>(g.grid_h * g.grid_w);
-    for (int iy = 0; iy < g.grid_h; ++iy) {
-      const acc_t y =
-          g.start_h + i * g.bin_h + (iy + acc_t(0.5)) * g.bin_h / g.grid_h;
-      for (int ix = 0; ix < g.grid_w; ++ix) {
-        const acc_t x =
-            g.start_w + j * g.bin_w + (ix + acc_t(0.5)) * g.bin_w / g.grid_w;
-        acc_t w1, w2, w3, w4;
-        int xl, xh, yl, yh;
-        if (!rfcn::bilinear_weights<acc_t>(height, width, y, x, &w1, &w2, &w3,
-                                           &w4, &xl, &xh, &yl, &yh))
-          continue;
-        gpuAtomicAdd(plane + yl * width + xl, v * w1);
-        gpuAtomicAdd(plane + yl * width + xh, v * w2);
-        gpuAtomicAdd(plane + yh * width + xl, v * w3);
-        gpuAtomicAdd(plane + yh * width + xh, v * w4);
-      }
-    }
+    rfcn::align_scatter_bin(plane, height, width, g, i, j, v);
   }
   __syncthreads();
-  scalar_t* out = grad_input + ((int64_t)n * channels + ch) * height * width;
+  scalar_t* out =
+      grad_input + ((int64_t)n * channels_out * bins + ch) * height * width;
   for (int e = threadIdx.x; e < height * width; e += blockDim.x)
     out[e] = static_cast<scalar_t>(plane[e]);
 }

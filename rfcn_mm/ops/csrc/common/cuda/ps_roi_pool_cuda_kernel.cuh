@@ -16,6 +16,7 @@
 
 #include <ATen/cuda/Atomic.cuh>
 
+#include "ps_roi_cuda_utils.cuh"
 #include "ps_roi_utils.h"
 
 template <typename scalar_t, typename acc_t>
@@ -32,8 +33,7 @@ __global__ void ps_roi_pool_forward_cuda_kernel(
     const int c = (index / pooled_w / pooled_h) % channels_out;
     const int64_t r = index / pooled_w / pooled_h / channels_out;
     acc_t roi[5];
-#pragma unroll
-    for (int k = 0; k < 5; ++k) roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
+    rfcn::load_roi(rois, r, roi);
     const int b = static_cast<int>(roi[0]);
     if (b < 0 || b >= batch) {
       output[index] = scalar_t(0);
@@ -42,9 +42,8 @@ __global__ void ps_roi_pool_forward_cuda_kernel(
     const auto g =
         rfcn::pool_roi_geometry<acc_t>(roi, spatial_scale, pooled_h, pooled_w);
     int hs, he, ws, we;
-    rfcn::ps_pool_bin_range(g.start_h, g.bin_h, i, height, &hs, &he);
-    rfcn::ps_pool_bin_range(g.start_w, g.bin_w, j, width, &ws, &we);
-    const int area = (he - hs) * (we - ws);
+    const int area =
+        rfcn::pool_bin_rect(g, i, j, height, width, &hs, &he, &ws, &we);
     if (area <= 0) {
       output[index] = scalar_t(0);
       continue;
@@ -76,16 +75,14 @@ __global__ void ps_roi_pool_backward_cuda_kernel(
     const int c = (index / pooled_w / pooled_h) % channels_out;
     const int64_t r = index / pooled_w / pooled_h / channels_out;
     acc_t roi[5];
-#pragma unroll
-    for (int k = 0; k < 5; ++k) roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
+    rfcn::load_roi(rois, r, roi);
     const int b = static_cast<int>(roi[0]);
     if (b < 0 || b >= batch) continue;
     const auto g =
         rfcn::pool_roi_geometry<acc_t>(roi, spatial_scale, pooled_h, pooled_w);
     int hs, he, ws, we;
-    rfcn::ps_pool_bin_range(g.start_h, g.bin_h, i, height, &hs, &he);
-    rfcn::ps_pool_bin_range(g.start_w, g.bin_w, j, width, &ws, &we);
-    const int area = (he - hs) * (we - ws);
+    const int area =
+        rfcn::pool_bin_rect(g, i, j, height, width, &hs, &he, &ws, &we);
     if (area <= 0) continue;
     const acc_t v =
         static_cast<acc_t>(grad_output[index]) / static_cast<acc_t>(area);
@@ -117,28 +114,20 @@ __global__ void ps_roi_pool_backward_plane_cuda_kernel(
   acc_t* diff = reinterpret_cast<acc_t*>(pool_plane_smem);
   const int stride = ps_roi_pool_plane_stride(width);
   const int bins = pooled_h * pooled_w;
-  const int channels = channels_out * bins;
-  const int n = blockIdx.x / channels;  // image
-  const int ch = blockIdx.x % channels;  // input channel = (c, i, j)
-  const int c = ch / bins;
-  const int i = (ch / pooled_w) % pooled_h;
-  const int j = ch % pooled_w;
-  for (int e = threadIdx.x; e < height * stride; e += blockDim.x)
-    diff[e] = acc_t(0);
-  __syncthreads();
+  const auto p = rfcn::plane_block(channels_out, pooled_h, pooled_w);
+  const int n = p.n, ch = p.ch, c = p.c, i = p.i, j = p.j;
+  rfcn::zero_block_shared(diff, height * stride);
   for (int r = threadIdx.x; r < num_rois; r += blockDim.x) {
     acc_t roi[5];
-#pragma unroll
-    for (int k = 0; k < 5; ++k) roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
+    rfcn::load_roi(rois, r, roi);
     // RoIs of other images, and batch indices that name no image, are
     // skipped (no block has that n)
     if (static_cast<int>(roi[0]) != n) continue;
     const auto g =
         rfcn::pool_roi_geometry<acc_t>(roi, spatial_scale, pooled_h, pooled_w);
     int hs, he, ws, we;
-    rfcn::ps_pool_bin_range(g.start_h, g.bin_h, i, height, &hs, &he);
-    rfcn::ps_pool_bin_range(g.start_w, g.bin_w, j, width, &ws, &we);
-    const int area = (he - hs) * (we - ws);
+    const int area =
+        rfcn::pool_bin_rect(g, i, j, height, width, &hs, &he, &ws, &we);
     if (area <= 0) continue;
     const acc_t v =
         static_cast<acc_t>(
@@ -163,7 +152,8 @@ __global__ void ps_roi_pool_backward_plane_cuda_kernel(
     }
   }
   __syncthreads();
-  scalar_t* out = grad_input + ((int64_t)n * channels + ch) * height * width;
+  scalar_t* out =
+      grad_input + ((int64_t)n * channels_out * bins + ch) * height * width;
   for (int w = threadIdx.x; w < width; w += blockDim.x) {  // columns
     acc_t sum = 0;
     for (int h = 0; h < height; ++h) {
