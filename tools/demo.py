@@ -32,21 +32,27 @@ def parse_args():
     return parser.parse_args()
 
 
-def build_cfg(args):
+def synthetic_cfg(work_dir, data_root, iters, val_interval=None):
+    """The synthetic config pointed at ``data_root`` and shortened to
+    ``iters`` iterations (warm-up up to 50, lr step at 75%), validating
+    every ``val_interval`` (default: once, at the end)."""
     from mmengine.config import Config
     cfg = Config.fromfile(CONFIG)
-    cfg.work_dir = args.work_dir
-    root = osp.abspath(args.data_root) + '/'
+    cfg.work_dir = work_dir
+    root = osp.abspath(data_root) + '/'
     for loader in (cfg.train_dataloader, cfg.val_dataloader,
                    cfg.test_dataloader):
         loader.dataset.data_root = root
-    cfg.train_cfg.max_iters = args.iters
-    cfg.train_cfg.val_interval = args.iters
-    cfg.param_scheduler[0].end = min(50, args.iters)
-    cfg.param_scheduler[1].update(
-        end=args.iters, milestones=[int(args.iters * 0.75)])
-    cfg.default_hooks.checkpoint.interval = args.iters
+    cfg.train_cfg.max_iters = iters
+    cfg.train_cfg.val_interval = val_interval or iters
+    cfg.param_scheduler[0].end = min(50, iters)
+    cfg.param_scheduler[1].update(end=iters, milestones=[int(iters * 0.75)])
+    cfg.default_hooks.checkpoint.interval = iters
     return cfg
+
+
+def build_cfg(args):
+    return synthetic_cfg(args.work_dir, args.data_root, args.iters)
 
 
 def draw(runner, cfg, out_dir, num):

@@ -25,7 +25,8 @@ sys.path.insert(0, ROOT)
 import rfcn_mm  # noqa: E402,F401
 from rfcn_mm.datasets import make_synthetic_voc  # noqa: E402
 
-CONFIG = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r18_synthetic-voc.py')
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from demo import synthetic_cfg  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -55,9 +56,9 @@ def parse_args(argv=None):
 
 
 def build_cfg(args, k):
-    from mmengine.config import Config
-    cfg = Config.fromfile(CONFIG)
-    cfg.work_dir = osp.join(args.work_dir, f'k{k}')
+    cfg = synthetic_cfg(
+        osp.join(args.work_dir, f'k{k}'), args.data_root, args.iters,
+        args.val_interval)
     model = cfg.model
     model.roi_head.bbox_roi_extractor.roi_layer.output_size = k
     model.roi_head.bbox_head.roi_feat_size = k
@@ -65,9 +66,7 @@ def build_cfg(args, k):
     if args.depth >= 50:  # bottleneck blocks: conv4 1024, conv5 2048
         model.rpn_head.update(in_channels=1024, feat_channels=512)
         model.roi_head.bbox_head.update(in_channels=2048, mid_channels=1024)
-    root = osp.abspath(args.data_root) + '/'
     for loader in (cfg.train_dataloader, cfg.val_dataloader):
-        loader.dataset.data_root = root
         loader.num_workers = args.workers
         loader.persistent_workers = args.workers > 0
     cfg.test_dataloader = cfg.val_dataloader
@@ -75,11 +74,7 @@ def build_cfg(args, k):
     cfg.optim_wrapper.optimizer.lr = 0.02 * args.batch_size / 4
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    cfg.train_cfg.update(max_iters=args.iters, val_interval=args.val_interval)
-    cfg.param_scheduler[0].end = min(50, args.iters)
-    cfg.param_scheduler[1].update(
-        end=args.iters, milestones=[int(args.iters * 0.75)])
-    cfg.default_hooks.checkpoint.update(interval=args.iters, save_last=False)
+    cfg.default_hooks.checkpoint.save_last = False
     cfg.custom_hooks = [
         dict(
             type='TrainTimeCurveHook',

@@ -23,6 +23,12 @@ def _run(*args, timeout=900):
     return proc.stdout
 
 
+def _logged_map(stdout):
+    """The last VOC mAP that mmengine's log printed."""
+    line = [ln for ln in stdout.splitlines() if 'pascal_voc/mAP' in ln][-1]
+    return float(line.split('pascal_voc/mAP:')[1].split()[0])
+
+
 def test_short_demo_trains_evaluates_and_draws(tmp_path):
     work, data = tmp_path / 'work', tmp_path / 'data'
     out = _run(
@@ -45,16 +51,14 @@ def test_short_demo_trains_evaluates_and_draws(tmp_path):
     test_out = _run(
         osp.join('tools', 'test.py'), cfg, summary['checkpoint'], '--eval',
         'mAP', '--work-dir', str(tmp_path / 'test'))
-    line = [ln for ln in test_out.splitlines() if 'pascal_voc/mAP' in ln][-1]
-    test_map = float(line.split('pascal_voc/mAP:')[1].split()[0])
+    test_map = _logged_map(test_out)
     assert abs(test_map - summary['mAP']) < 1e-3
     # fast inference (folded BatchNorm, channels_last) keeps the detections
     fast_out = _run(
         osp.join('tools', 'test.py'), cfg, summary['checkpoint'], '--eval',
         'mAP', '--fast', 'float32', '--work-dir', str(tmp_path / 'fast'))
     assert "fast inference: {'dtype': 'float32', 'fuse_bn': True" in fast_out
-    line = [ln for ln in fast_out.splitlines() if 'pascal_voc/mAP' in ln][-1]
-    fast_map = float(line.split('pascal_voc/mAP:')[1].split()[0])
+    fast_map = _logged_map(fast_out)
     assert abs(fast_map - test_map) < 2e-3
 
     img = voc / 'JPEGImages' / '000151.jpg'

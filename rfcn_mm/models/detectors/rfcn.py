@@ -141,14 +141,10 @@ class RFCN(TwoStageDetector):
         Returns:
             RFCN: ``self``, in eval mode.
         """
-        if isinstance(dtype, str):
-            if dtype not in DTYPES:
-                raise ValueError(f'dtype must be one of {sorted(DTYPES)}, '
-                                 f'got {dtype!r}')
-            dtype = DTYPES[dtype]
-        elif dtype not in DTYPES.values():
+        dtype = DTYPES.get(dtype, dtype) if isinstance(dtype, str) else dtype
+        if dtype not in DTYPES.values():
             raise ValueError(f'dtype must be one of {sorted(DTYPES)}, '
-                             f'got {dtype}')
+                             f'got {dtype!r}')
         on_gpu = next(self.parameters()).is_cuda
         if cuda_graph is None:
             cuda_graph = on_gpu

@@ -142,6 +142,15 @@ RFCN_HOST_DEVICE AlignRoI<T> align_roi_geometry(const T* roi, T spatial_scale,
   return g;
 }
 
+// Coordinate of sample `sample` of bin `idx` along one axis: the samples sit
+// at the centres of a `grid`-way split of the bin.
+template <typename T>
+RFCN_HOST_DEVICE T align_sample_pos(T roi_start, T bin_size, int idx,
+                                    int sample, int grid) {
+  return roi_start + idx * bin_size +
+         (sample + static_cast<T>(0.5)) * bin_size / grid;
+}
+
 }  // namespace rfcn
 
 #endif  // RFCN_PS_ROI_UTILS_H

@@ -21,10 +21,10 @@ __device__ __forceinline__ void align_scatter_bin(acc_t* plane, int height,
                                                   int i, int j, acc_t v) {
   for (int iy = 0; iy < g.grid_h; ++iy) {
     const acc_t y =
-        g.start_h + i * g.bin_h + (iy + acc_t(0.5)) * g.bin_h / g.grid_h;
+        rfcn::align_sample_pos(g.start_h, g.bin_h, i, iy, g.grid_h);
     for (int ix = 0; ix < g.grid_w; ++ix) {
       const acc_t x =
-          g.start_w + j * g.bin_w + (ix + acc_t(0.5)) * g.bin_w / g.grid_w;
+          rfcn::align_sample_pos(g.start_w, g.bin_w, j, ix, g.grid_w);
       acc_t w1, w2, w3, w4;
       int xl, xh, yl, yh;
       if (!bilinear_weights<acc_t>(height, width, y, x, &w1, &w2, &w3, &w4,
@@ -69,10 +69,10 @@ __global__ void ps_roi_align_forward_cuda_kernel(
     acc_t sum = 0;
     for (int iy = 0; iy < g.grid_h; ++iy) {
       const acc_t y =
-          g.start_h + i * g.bin_h + (iy + acc_t(0.5)) * g.bin_h / g.grid_h;
+          rfcn::align_sample_pos(g.start_h, g.bin_h, i, iy, g.grid_h);
       for (int ix = 0; ix < g.grid_w; ++ix) {
         const acc_t x =
-            g.start_w + j * g.bin_w + (ix + acc_t(0.5)) * g.bin_w / g.grid_w;
+            rfcn::align_sample_pos(g.start_w, g.bin_w, j, ix, g.grid_w);
         acc_t w1, w2, w3, w4;
         int xl, xh, yl, yh;
         if (!rfcn::bilinear_weights<acc_t>(height, width, y, x, &w1, &w2, &w3,

@@ -19,6 +19,28 @@
 #include "ps_roi_cuda_utils.cuh"
 #include "ps_roi_utils.h"
 
+namespace rfcn {
+
+// Bin (i, j) of an RoI: its pixel rectangle and the share `v` of the bin's
+// gradient that each of its pixels receives; false for an empty bin.
+template <typename acc_t>
+__device__ __forceinline__ bool pool_bin_grad(const acc_t* roi,
+                                              acc_t spatial_scale,
+                                              int pooled_h, int pooled_w,
+                                              int i, int j, int height,
+                                              int width, acc_t grad, int* hs,
+                                              int* he, int* ws, int* we,
+                                              acc_t* v) {
+  const auto g = pool_roi_geometry<acc_t>(roi, spatial_scale, pooled_h,
+                                          pooled_w);
+  const int area = pool_bin_rect(g, i, j, height, width, hs, he, ws, we);
+  if (area <= 0) return false;
+  *v = grad / static_cast<acc_t>(area);
+  return true;
+}
+
+}  // namespace rfcn
+
 template <typename scalar_t, typename acc_t>
 __global__ void ps_roi_pool_forward_cuda_kernel(
     const int64_t nthreads, const scalar_t* __restrict__ input,
@@ -78,14 +100,13 @@ __global__ void ps_roi_pool_backward_cuda_kernel(
     rfcn::load_roi(rois, r, roi);
     const int b = static_cast<int>(roi[0]);
     if (b < 0 || b >= batch) continue;
-    const auto g =
-        rfcn::pool_roi_geometry<acc_t>(roi, spatial_scale, pooled_h, pooled_w);
     int hs, he, ws, we;
-    const int area =
-        rfcn::pool_bin_rect(g, i, j, height, width, &hs, &he, &ws, &we);
-    if (area <= 0) continue;
-    const acc_t v =
-        static_cast<acc_t>(grad_output[index]) / static_cast<acc_t>(area);
+    acc_t v;
+    if (!rfcn::pool_bin_grad(roi, spatial_scale, pooled_h, pooled_w, i, j,
+                             height, width,
+                             static_cast<acc_t>(grad_output[index]), &hs, &he,
+                             &ws, &we, &v))
+      continue;
     const int64_t ch = ((int64_t)c * pooled_h + i) * pooled_w + j;
     acc_t* plane =
         grad_diff +
@@ -123,17 +144,14 @@ __global__ void ps_roi_pool_backward_plane_cuda_kernel(
     // RoIs of other images, and batch indices that name no image, are
     // skipped (no block has that n)
     if (static_cast<int>(roi[0]) != n) continue;
-    const auto g =
-        rfcn::pool_roi_geometry<acc_t>(roi, spatial_scale, pooled_h, pooled_w);
+    const acc_t grad = static_cast<acc_t>(
+        grad_output[((int64_t)r * channels_out + c) * bins + i * pooled_w +
+                    j]);
     int hs, he, ws, we;
-    const int area =
-        rfcn::pool_bin_rect(g, i, j, height, width, &hs, &he, &ws, &we);
-    if (area <= 0) continue;
-    const acc_t v =
-        static_cast<acc_t>(
-            grad_output[((int64_t)r * channels_out + c) * bins + i * pooled_w +
-                        j]) /
-        static_cast<acc_t>(area);
+    acc_t v;
+    if (!rfcn::pool_bin_grad(roi, spatial_scale, pooled_h, pooled_w, i, j,
+                             height, width, grad, &hs, &he, &ws, &we, &v))
+      continue;
     // corners on the far edge (row H or column W) only affect pixels off
     // the map and are dropped
     gpuAtomicAdd(diff + hs * stride + ws, v);

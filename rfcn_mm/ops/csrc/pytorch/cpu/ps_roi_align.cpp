@@ -43,11 +43,11 @@ void ps_roi_align_forward_kernel(const scalar_t* input, const scalar_t* rois,
                   input + (b * channels_out * bins + ch) * height * width;
               acc_t sum = 0;
               for (int iy = 0; iy < g.grid_h; ++iy) {
-                const acc_t y = g.start_h + i * g.bin_h +
-                                (iy + acc_t(0.5)) * g.bin_h / g.grid_h;
+                const acc_t y =
+                    rfcn::align_sample_pos(g.start_h, g.bin_h, i, iy, g.grid_h);
                 for (int ix = 0; ix < g.grid_w; ++ix) {
-                  const acc_t x = g.start_w + j * g.bin_w +
-                                  (ix + acc_t(0.5)) * g.bin_w / g.grid_w;
+                  const acc_t x = rfcn::align_sample_pos(g.start_w, g.bin_w,
+                                                         j, ix, g.grid_w);
                   acc_t w1, w2, w3, w4;
                   int xl, xh, yl, yh;
                   if (!rfcn::bilinear_weights<acc_t>(
@@ -95,11 +95,11 @@ void ps_roi_align_backward_kernel(
                 grad_input + (b * channels_out * bins + ch) * height * width;
             const acc_t v = static_cast<acc_t>(go[i * pooled_w + j]) / count;
             for (int iy = 0; iy < g.grid_h; ++iy) {
-              const acc_t y = g.start_h + i * g.bin_h +
-                              (iy + acc_t(0.5)) * g.bin_h / g.grid_h;
+              const acc_t y =
+                  rfcn::align_sample_pos(g.start_h, g.bin_h, i, iy, g.grid_h);
               for (int ix = 0; ix < g.grid_w; ++ix) {
-                const acc_t x = g.start_w + j * g.bin_w +
-                                (ix + acc_t(0.5)) * g.bin_w / g.grid_w;
+                const acc_t x =
+                    rfcn::align_sample_pos(g.start_w, g.bin_w, j, ix, g.grid_w);
                 acc_t w1, w2, w3, w4;
                 int xl, xh, yl, yh;
                 if (!rfcn::bilinear_weights<acc_t>((int)height, (int)width, y,
