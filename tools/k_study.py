@@ -48,6 +48,11 @@ def parse_args(argv=None):
         '--data-root', default=osp.join('data', 'synthetic_voc'))
     parser.add_argument('--num-train', type=int, default=400)
     parser.add_argument('--num-test', type=int, default=100)
+    parser.add_argument(
+        '--parallel',
+        action='store_true',
+        help='train all k at once (one GPU shared by all runs: wall times '
+        'are comparable between the runs, not with a run of its own)')
     parser.add_argument('--one-k', type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.val_interval < 1 or args.iters < args.val_interval:
@@ -152,7 +157,8 @@ def main():
     if args.one_k is not None:
         return train_one(args)
     make_synthetic_voc(args.data_root, args.num_train, args.num_test)
-    curves = {}
+    os.makedirs(args.work_dir, exist_ok=True)
+    procs = {}
     for k in args.ks:
         print(
             f'[k_study] k = {k}: training {args.iters} iterations ...',
@@ -162,14 +168,18 @@ def main():
             osp.abspath(__file__), *sys.argv[1:], '--one-k',
             str(k)
         ]
-        log = osp.join(args.work_dir, f'k{k}.log')
-        os.makedirs(args.work_dir, exist_ok=True)
-        with open(log, 'w') as f:
-            proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
+        with open(osp.join(args.work_dir, f'k{k}.log'), 'w') as log:
+            procs[k] = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT)
+        if not args.parallel:
+            procs[k].wait()
+    curves = {}
+    for k, proc in procs.items():
+        returncode = proc.wait()
         curve_file = osp.join(args.work_dir, f'k{k}', 'curve.json')
-        if proc.returncode != 0 or not osp.isfile(curve_file):
-            sys.exit(f'[k_study] k = {k} failed (exit {proc.returncode}); '
-                     f'see {log}')
+        if returncode != 0 or not osp.isfile(curve_file):
+            sys.exit(f'[k_study] k = {k} failed (exit {returncode}); see '
+                     f'{osp.join(args.work_dir, f"k{k}.log")}')
         with open(curve_file) as f:
             curves[k] = json.load(f)
         last = curves[k][-1]
@@ -181,7 +191,8 @@ def main():
     device = torch.cuda.get_device_name() if torch.cuda.is_available() \
         else 'CPU'
     title = (f'R-FCN R-{args.depth}, synthetic VOC, batch '
-             f'{args.batch_size}, {device}')
+             f'{args.batch_size}, {device}' +
+             (f', {len(args.ks)} runs at once' if args.parallel else ''))
     rows = [
         title, '', '| k x k | final mAP | best mAP | training min |'
         ' mAP at each validation |', '|---|---|---|---|---|'

@@ -1,5 +1,6 @@
-"""tools/k_study.py, shortened: two k values, two validations each; the
-curves it reports are the mAP that mmdet's VOCMetric logged."""
+"""tools/k_study.py, shortened: two k values trained at once, two
+validations each; the curves it reports are the mAP that mmdet's VOCMetric
+logged."""
 import json
 import os.path as osp
 import subprocess
@@ -16,7 +17,7 @@ def test_k_study_writes_curves_table_and_plot(tmp_path):
         '--val-interval', '2', '--batch-size', '2', '--num-train', '8',
         '--num-test', '4', '--work-dir',
         str(work), '--data-root',
-        str(tmp_path / 'data')
+        str(tmp_path / 'data'), '--parallel'
     ],
                           capture_output=True,
                           text=True,
@@ -39,4 +40,5 @@ def test_k_study_writes_curves_table_and_plot(tmp_path):
         assert f'output_size={k}' in cfg.replace(' ', '')
     table = (work / 'k_study.md').read_text()
     assert '| 1 x 1 |' in table and '| 3 x 3 |' in table
+    assert '2 runs at once' in table.splitlines()[0]
     assert (work / 'k_study.png').stat().st_size > 5000
