@@ -11,7 +11,8 @@ GPU; C4 with mmcv's ``fuse_conv_bn`` and bfloat16 autocast). Training:
 ms/iter with OHEM mining from 300 and from 2000 proposals (R-FCN with its
 RFCNOHEMSampler, C4 with mmdet's OHEMSampler).
 Prints a table with the C4/R-FCN ratios. Absolute times only mean something
-on a GPU.
+on a GPU. ``--profile FILE`` writes torch.profiler tables of R-FCN's
+inference instead.
 """
 import argparse
 import copy
@@ -123,8 +124,8 @@ class Float32RoILayer(torch.nn.Module):
         return self.layer(feats.float(), rois.float())
 
 
-def infer_ms(name, device, mode, warmup, reps):
-    """Median ms/img of ``predict`` in one of three modes.
+def infer_step(name, device, mode):
+    """One ``predict`` of a 600x1000 image, in one of three modes.
 
     ``eager``: float32 as built. ``fused-fp32`` and ``fused-bf16``:
     BatchNorm folded into the convs and channels_last for both detectors;
@@ -155,7 +156,46 @@ def infer_ms(name, device, mode, warmup, reps):
         with torch.no_grad(), ctx:
             model.predict(inputs, samples)
 
-    return timeit(step, device, warmup, reps)
+    return step
+
+
+def infer_ms(name, device, mode, warmup, reps):
+    """Median ms/img of ``predict`` in one of the modes of ``infer_step``."""
+    return timeit(infer_step(name, device, mode), device, warmup, reps)
+
+
+def profile_rfcn(device, warmup, out_file):
+    """torch.profiler tables of R-FCN inference, eager float32 and the
+    bfloat16 fast mode: where the CPU and the GPU spend the time, with the
+    detector's stages (``rfcn.dense``, ``rfcn.proposals``,
+    ``rfcn.roi_head``) as rows."""
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU]
+    if device == 'cuda':
+        activities.append(ProfilerActivity.CUDA)
+    tables = []
+    for mode in ('eager', 'fused-bf16'):
+        step = infer_step('rfcn', device, mode)
+        for _ in range(warmup):
+            step()
+        with profile(activities=activities) as prof:
+            for _ in range(5):
+                step()
+            if device == 'cuda':
+                torch.cuda.synchronize()
+        averages = prof.key_averages()
+        tables.append(f'## R-FCN inference, {mode}, 5 images\n')
+        keys = ['cpu_time_total', 'self_cpu_time_total']
+        if device == 'cuda':
+            keys.append('self_device_time_total')
+        for key in keys:
+            tables += [
+                f'### sorted by {key}\n', '```',
+                averages.table(sort_by=key, row_limit=25), '```\n'
+            ]
+    with open(out_file, 'w') as f:
+        f.write('\n'.join(tables))
+    print(f'profile written to {out_file}')
 
 
 def train_ms(name, device, num_proposals, warmup, reps):
@@ -184,8 +224,15 @@ def main():
     parser.add_argument('--reps', type=int, default=30)
     parser.add_argument('--skip-train', action='store_true')
     parser.add_argument('--out', help='also write the table here')
+    parser.add_argument(
+        '--profile',
+        metavar='FILE',
+        help='instead of timing, write torch.profiler tables of R-FCN '
+        'inference (float32 and the bfloat16 fast mode) to FILE')
     args = parser.parse_args()
     dev, w, r = args.device, args.warmup, args.reps
+    if args.profile:
+        return profile_rfcn(dev, w, args.profile)
     rows = [
         '| measurement | Faster R-CNN C4 ms | R-FCN ms | C4 / R-FCN |',
         '|---|---|---|---|'

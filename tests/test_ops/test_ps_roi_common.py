@@ -58,9 +58,11 @@ def test_batch_index_that_does_not_exist(op, bad):
         op(x, rois, 3, 0.5)
 
 
+@pytest.mark.parametrize('device',
+                         ['cpu', pytest.param('cuda', marks=pytest.mark.cuda)])
 @pytest.mark.parametrize('bad', [2., -1.])
-def test_unchecked_batch_index_gives_zero_and_no_gradient(op, bad):
-    x, rois = _inputs()
+def test_unchecked_batch_index_gives_zero_and_no_gradient(op, bad, device):
+    x, rois = (t.to(device) for t in _inputs())
     rois[3, 0] = bad
     keep = [i for i in range(len(rois)) if i != 3]
     x.requires_grad_(True)
@@ -199,12 +201,11 @@ def test_cuda_matches_cpu(name, k, dtype):
 @pytest.mark.parametrize(
     'batch,height,width,num,dtype',
     [
-        (1, 38, 63, 300, torch.float64),  # shared-memory plane kernel
+        (1, 38, 63, 300, torch.float64),  # shared-memory plane kernels
         (2, 100, 126, 64, torch.float32),  # plane > 48 KB: global kernels
         (2, 20, 25, 8200, torch.float32),  # many images x RoIs: global
     ])
-def test_cuda_backward_paths_match_cpu(name, batch, height, width, num,
-                                       dtype):
+def test_cuda_kernel_paths_match_cpu(name, batch, height, width, num, dtype):
     fn, _ = OPS[name]
     g = torch.Generator().manual_seed(1)
     k = 3
@@ -212,10 +213,11 @@ def test_cuda_backward_paths_match_cpu(name, batch, height, width, num,
     rois = make_rois(batch, height, width, 1 / 16, num=num, dtype=dtype)
     grad_out = torch.randn(num, 2, k, k, generator=g, dtype=dtype)
     x, xc = x.requires_grad_(True), x.cuda().requires_grad_(True)
-    want = torch.autograd.grad(fn(x, rois, k, 1 / 16), x, grad_out)
-    got = torch.autograd.grad(
-        fn(xc, rois.cuda(), k, 1 / 16), xc, grad_out.cuda())
+    out, out_c = fn(x, rois, k, 1 / 16), fn(xc, rois.cuda(), k, 1 / 16)
     tol = {} if dtype == torch.float64 else dict(rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(out_c.cpu(), out, **tol)
+    want = torch.autograd.grad(out, x, grad_out)
+    got = torch.autograd.grad(out_c, xc, grad_out.cuda())
     torch.testing.assert_close(got[0].cpu(), want[0], **tol)
 
 

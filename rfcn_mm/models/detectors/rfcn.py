@@ -7,6 +7,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
+from torch.profiler import record_function
 
 from ..roi_heads.ps_roi_head import ScoreMaps
 from ..utils import CUDAGraphRunner
@@ -97,20 +98,24 @@ class RFCN(TwoStageDetector):
         assert self.with_bbox, 'Bbox head must be implemented.'
         dense = self.dense_forward if self.graph_runner is None \
             else self.graph_runner
-        rpn_cls, rpn_reg, maps = dense(batch_inputs)
-        if batch_data_samples[0].get('proposals', None) is None:
-            rpn_results_list = self.rpn_head.predict_by_feat(
-                rpn_cls,
-                rpn_reg,
-                batch_img_metas=[s.metainfo for s in batch_data_samples],
-                rescale=False)
-        else:
-            rpn_results_list = [s.proposals for s in batch_data_samples]
-        results_list = self.roi_head.predict(
-            ScoreMaps((maps, )),
-            rpn_results_list,
-            batch_data_samples,
-            rescale=rescale)
+        # named ranges for torch.profiler (tools/benchmark_detector.py)
+        with record_function('rfcn.dense'):
+            rpn_cls, rpn_reg, maps = dense(batch_inputs)
+        with record_function('rfcn.proposals'):
+            if batch_data_samples[0].get('proposals', None) is None:
+                rpn_results_list = self.rpn_head.predict_by_feat(
+                    rpn_cls,
+                    rpn_reg,
+                    batch_img_metas=[s.metainfo for s in batch_data_samples],
+                    rescale=False)
+            else:
+                rpn_results_list = [s.proposals for s in batch_data_samples]
+        with record_function('rfcn.roi_head'):
+            results_list = self.roi_head.predict(
+                ScoreMaps((maps, )),
+                rpn_results_list,
+                batch_data_samples,
+                rescale=rescale)
         return self.add_pred_to_datasample(batch_data_samples, results_list)
 
     def optimize_for_inference(self,

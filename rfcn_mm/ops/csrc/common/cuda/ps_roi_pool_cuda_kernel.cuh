@@ -1,6 +1,13 @@
 // CUDA kernels of position-sensitive RoI pooling.
 //
-// Forward: one thread per pooled output, summing its bin directly.
+// Forward:
+// - plane kernel (the usual case): one block per (image, input channel)
+//   reads its plane once, coalesced, into a summed-area table in shared
+//   memory (double accumulators, so that differences of large prefix sums
+//   lose nothing), then answers the bin of every RoI of its image in that
+//   channel with four reads, whatever the bin's size.
+// - global kernel (planes too large for shared memory, or very many
+//   RoIs x images): one thread per pooled output sums its bin directly.
 // Backward: instead of one atomic add per pixel of every bin, each bin adds
 // its gradient g / area at the four corners of a difference array, whose
 // 2-D prefix sum is the gradient: four atomics per bin whatever its size.
@@ -79,6 +86,69 @@ __global__ void ps_roi_pool_forward_cuda_kernel(
       for (int w = ws; w < we; ++w)
         sum += static_cast<acc_t>(plane[h * width + w]);
     output[index] = static_cast<scalar_t>(sum / static_cast<acc_t>(area));
+  }
+}
+
+// Row stride (in doubles) of the forward summed-area table: (H + 1) rows of
+// W + 1 prefix sums, odd so that threads scanning different rows spread
+// over the banks.
+__host__ __device__ inline int ps_roi_pool_sat_stride(int width) {
+  return (width + 1) | 1;
+}
+
+template <typename scalar_t, typename acc_t>
+__global__ void ps_roi_pool_forward_plane_cuda_kernel(
+    const scalar_t* __restrict__ input, const scalar_t* __restrict__ rois,
+    scalar_t* __restrict__ output, const int batch, const int num_rois,
+    const int channels_out, const int height, const int width,
+    const int pooled_h, const int pooled_w, const acc_t spatial_scale) {
+  extern __shared__ __align__(16) unsigned char pool_sat_smem[];
+  // sat[h * stride + w]: sum of the plane's rows < h and columns < w
+  double* sat = reinterpret_cast<double*>(pool_sat_smem);
+  const int stride = ps_roi_pool_sat_stride(width);
+  const int bins = pooled_h * pooled_w;
+  const auto p = rfcn::plane_block(channels_out, pooled_h, pooled_w);
+  const int n = p.n, ch = p.ch, c = p.c, i = p.i, j = p.j;
+  const scalar_t* plane =
+      input + ((int64_t)n * channels_out * bins + ch) * height * width;
+  for (int e = threadIdx.x; e < stride; e += blockDim.x) sat[e] = 0.0;
+  for (int h = threadIdx.x; h < height; h += blockDim.x)
+    sat[(h + 1) * stride] = 0.0;
+  for (int e = threadIdx.x; e < height * width; e += blockDim.x)
+    sat[(e / width + 1) * stride + e % width + 1] =
+        static_cast<double>(plane[e]);
+  __syncthreads();
+  for (int h = 1 + threadIdx.x; h <= height; h += blockDim.x)  // rows
+    for (int w = 1; w <= width; ++w)
+      sat[h * stride + w] += sat[h * stride + w - 1];
+  __syncthreads();
+  for (int w = 1 + threadIdx.x; w <= width; w += blockDim.x)  // columns
+    for (int h = 1; h <= height; ++h)
+      sat[h * stride + w] += sat[(h - 1) * stride + w];
+  __syncthreads();
+  for (int r = threadIdx.x; r < num_rois; r += blockDim.x) {
+    acc_t roi[5];
+    rfcn::load_roi(rois, r, roi);
+    const int b = static_cast<int>(roi[0]);
+    // a batch index that names no image pools zeros, written by image 0's
+    // blocks; RoIs of other images are their blocks' work
+    if (b != n && !(n == 0 && (b < 0 || b >= batch))) continue;
+    scalar_t* out = output + ((int64_t)r * channels_out + c) * bins +
+                    i * pooled_w + j;
+    int hs, he, ws, we;
+    const int area =
+        b != n ? 0
+               : rfcn::pool_bin_rect(
+                     rfcn::pool_roi_geometry<acc_t>(roi, spatial_scale,
+                                                    pooled_h, pooled_w),
+                     i, j, height, width, &hs, &he, &ws, &we);
+    if (area <= 0) {
+      *out = scalar_t(0);
+      continue;
+    }
+    const double sum = sat[he * stride + we] - sat[hs * stride + we] -
+                       sat[he * stride + ws] + sat[hs * stride + ws];
+    *out = static_cast<scalar_t>(static_cast<acc_t>(sum / area));
   }
 }
 

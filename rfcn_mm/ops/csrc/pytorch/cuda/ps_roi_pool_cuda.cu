@@ -19,6 +19,29 @@ at::Tensor ps_roi_pool_forward_cuda(const at::Tensor& input_,
   const int64_t n = output.numel();
   if (n == 0) return output;
   cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  const int64_t batch = input.size(0), height = input.size(2),
+                width = input.size(3);
+  const int64_t sat_bytes =
+      (height + 1) * ps_roi_pool_sat_stride((int)width) * sizeof(double);
+  if (batch * height * width > 0 &&
+      rfcn::use_plane_kernel(sat_bytes, batch, rois.size(0))) {
+    // every output is written (RoIs naming no image by image 0's blocks)
+    AT_DISPATCH_FLOATING_TYPES_AND2(
+        at::ScalarType::Half, at::ScalarType::BFloat16, input.scalar_type(),
+        "ps_roi_pool_forward_plane_cuda", [&] {
+          using acc_t = at::opmath_type<scalar_t>;
+          ps_roi_pool_forward_plane_cuda_kernel<scalar_t, acc_t>
+              <<<(unsigned int)(batch * input.size(1)),
+                 rfcn::kThreadsPerBlock, sat_bytes, stream>>>(
+                  input.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),
+                  output.data_ptr<scalar_t>(), (int)batch,
+                  (int)rois.size(0), (int)channels_out, (int)height,
+                  (int)width, (int)pooled_h, (int)pooled_w,
+                  static_cast<acc_t>(spatial_scale));
+        });
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return output;
+  }
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::ScalarType::Half, at::ScalarType::BFloat16, input.scalar_type(),
       "ps_roi_pool_forward_cuda", [&] {
@@ -26,9 +49,8 @@ at::Tensor ps_roi_pool_forward_cuda(const at::Tensor& input_,
         ps_roi_pool_forward_cuda_kernel<scalar_t, acc_t>
             <<<rfcn::num_blocks(n), rfcn::kThreadsPerBlock, 0, stream>>>(
                 n, input.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),
-                output.data_ptr<scalar_t>(), (int)input.size(0),
-                (int)channels_out, (int)input.size(2), (int)input.size(3),
-                (int)pooled_h, (int)pooled_w,
+                output.data_ptr<scalar_t>(), (int)batch, (int)channels_out,
+                (int)height, (int)width, (int)pooled_h, (int)pooled_w,
                 static_cast<acc_t>(spatial_scale));
       });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
