@@ -44,30 +44,37 @@ def make_inputs(k, classes, num_rois, device, dtype, seed=0):
 REPS = 30
 
 
-def timeit(fn, device, warmup=5, reps=None):
-    reps = reps or REPS
-    for _ in range(warmup):
+def _time_once(fn, device):
+    if device == 'cuda':
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
         fn()
-    times = []
+        end.record()
+        torch.cuda.synchronize()
+        return start.elapsed_time(end)
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1e3
+
+
+def timeit(fns, device, warmup=5, reps=None):
+    """Median ms of each function; the functions take turns, rep by rep, so
+    that clock changes and other load hit all of them alike."""
+    reps = reps or REPS
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times = [[] for _ in fns]
     for _ in range(reps):
-        if device == 'cuda':
-            start = torch.cuda.Event(enable_timing=True)
-            end = torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end))
-        else:
-            t = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
+        for fn, t in zip(fns, times):
+            t.append(_time_once(fn, device))
+    return [statistics.median(t) for t in times]
 
 
-def bench(fn, x, rois, k, device, backward):
+def step_fn(fn, x, rois, k, backward):
     if not backward:
-        return timeit(lambda: fn(x, rois, k), device)
+        return lambda: fn(x, rois, k)
     xg = x.detach().requires_grad_(True)
 
     def step():
@@ -75,7 +82,7 @@ def bench(fn, x, rois, k, device, backward):
         out.backward(torch.ones_like(out))
         xg.grad = None
 
-    return timeit(step, device)
+    return step
 
 
 def main():
@@ -89,8 +96,8 @@ def main():
     parser.add_argument(
         '--reps',
         type=int,
-        default=30,
-        help='timed repetitions (median reported)')
+        default=50,
+        help='timed repetitions of each op, taking turns (median reported)')
     parser.add_argument(
         '--check-batch-idx',
         action='store_true',
@@ -126,11 +133,11 @@ def main():
                     x, rois = make_inputs(k, classes, num_rois, args.device,
                                           dtype)
                     for backward in (False, True):
-                        t_ours = bench(ours[mode], x, rois, k, args.device,
-                                       backward)
-                        t_tv = (
-                            bench(theirs[mode], x, rois, k, args.device,
-                                  backward) if mode in theirs else None)
+                        fns = [step_fn(ours[mode], x, rois, k, backward)]
+                        if mode in theirs:
+                            fns.append(
+                                step_fn(theirs[mode], x, rois, k, backward))
+                        t_ours, t_tv = (timeit(fns, args.device) + [None])[:2]
                         ratio = f'{t_tv / t_ours:.2f}x' if t_tv else 'n/a'
                         tv_ms = f'{t_tv:.3f}' if t_tv else 'n/a'
                         rows.append(
