@@ -62,7 +62,8 @@ def test_batch_index_that_does_not_exist(op, bad):
                          ['cpu', pytest.param('cuda', marks=pytest.mark.cuda)])
 @pytest.mark.parametrize('bad', [2., -1.])
 def test_unchecked_batch_index_gives_zero_and_no_gradient(op, bad, device):
-    x, rois = (t.to(device) for t in _inputs())
+    # enough RoIs for the CUDA plane kernels (4 x 80 >= 2 x 10 x 13 pixels)
+    x, rois = (t.to(device) for t in _inputs(num=80))
     rois[3, 0] = bad
     keep = [i for i in range(len(rois)) if i != 3]
     x.requires_grad_(True)
@@ -201,7 +202,8 @@ def test_cuda_matches_cpu(name, k, dtype):
 @pytest.mark.parametrize(
     'batch,height,width,num,dtype',
     [
-        (1, 38, 63, 300, torch.float64),  # shared-memory plane kernels
+        (1, 20, 25, 600, torch.float64),  # shared-memory plane kernels
+        (1, 38, 63, 300, torch.float64),  # few RoIs: global forward
         (2, 100, 126, 64, torch.float32),  # plane > 48 KB: global kernels
         (2, 20, 25, 8200, torch.float32),  # many images x RoIs: global
     ])
