@@ -122,7 +122,11 @@ def test_broken_torchvision_does_not_crash_collect_env(tmp_path):
             'from mmengine.runner.runner import collect_env\n'
             'env = collect_env()\n'
             'print(env["TorchVision"])\n')
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            [str(tmp_path), ROOT,
+             os.environ.get('PYTHONPATH', '')]))
     proc = subprocess.run([sys.executable, '-c', code],
                           capture_output=True,
                           text=True,

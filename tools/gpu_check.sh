@@ -69,8 +69,8 @@ for stage in "${stages[@]}"; do
     study)
       # checkpoints and data stay in work_dirs; the results go to $OUT
       # the three runs share the GPU, so that the study fits in one call
-      step k_study "$PY" tools/k_study.py --depth 101 --iters 1200 \
-        --val-interval 300 --batch-size 8 --workers 4 --parallel \
+      step k_study "$PY" tools/k_study.py --depth 101 --iters 1000 \
+        --val-interval 250 --batch-size 8 --workers 3 --parallel \
         --work-dir work_dirs/k_study_r101 --data-root work_dirs/synthetic_voc
       cp work_dirs/k_study_r101/k_study.* work_dirs/k_study_r101/k*.log \
         "$OUT"/ 2>/dev/null ;;

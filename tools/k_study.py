@@ -17,6 +17,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
+import textwrap
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -144,7 +145,7 @@ def plot(curves, out_file, title):
                 label=f'k = {k}')
     ax.set_xlabel('training time (min, validation excluded)')
     ax.set_ylabel('VOC mAP (11 points)')
-    ax.set_title(title)
+    ax.set_title(textwrap.fill(title, 60), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

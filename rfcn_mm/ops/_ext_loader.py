@@ -45,6 +45,43 @@ def check_batch_indices(rois: Tensor, batch_size: int, op: str) -> None:
             f'input of batch size {batch_size}: {idx[bad][:5].tolist()}')
 
 
+def check_op_args(input: Tensor, rois: Tensor, output_size: tuple,
+                  spatial_scale: float, op: str) -> None:
+    """The functional ops' argument checks, made in Python so that bad input
+    raises a named error before the extension is entered (the extension
+    repeats them for direct callers)."""
+    if not isinstance(input, Tensor) or not isinstance(rois, Tensor):
+        raise TypeError(f'{op}: input and rois must be tensors, got '
+                        f'{type(input).__name__} and {type(rois).__name__}')
+    if input.dim() != 4:
+        raise ValueError(f'{op}: input must be a 4-D tensor (N, C, H, W), '
+                         f'got {input.dim()}-D with shape '
+                         f'{tuple(input.shape)}')
+    if not input.is_floating_point():
+        raise TypeError(f'{op}: input must be a floating point tensor, got '
+                        f'{input.dtype}')
+    if rois.dim() != 2 or rois.size(1) != 5:
+        raise ValueError(f'{op}: rois must be shaped (N, 5) as (batch_index, '
+                         f'x1, y1, x2, y2), got shape {tuple(rois.shape)}')
+    if input.device != rois.device:
+        raise ValueError(f'{op}: input and rois must be on the same device, '
+                         f'got {input.device} and {rois.device}')
+    if input.dtype != rois.dtype:
+        raise TypeError(f'{op}: input and rois must have the same dtype, got '
+                        f'{input.dtype} and {rois.dtype}')
+    kh, kw = output_size
+    if kh <= 0 or kw <= 0:
+        raise ValueError(f'{op}: output_size must be positive, got '
+                         f'{tuple(output_size)}')
+    if not spatial_scale > 0:
+        raise ValueError(f'{op}: spatial_scale must be positive, got '
+                         f'{spatial_scale}')
+    if input.size(1) % (kh * kw):
+        raise ValueError(f'{op}: input channels ({input.size(1)}) must be '
+                         f'divisible by output_size[0] * output_size[1] '
+                         f'({kh * kw})')
+
+
 def check_module_args(output_size: tuple, spatial_scale: float) -> None:
     """Validate the arguments shared by the PS RoI op modules eagerly, at
     construction (the functional ops check them in C++)."""

@@ -6,7 +6,8 @@ from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 from torch.nn.modules.utils import _pair
 
-from ._ext_loader import check_batch_indices, check_module_args, get_ext
+from ._ext_loader import (check_batch_indices, check_module_args,
+                          check_op_args, get_ext)
 
 
 class PSRoIAlignFunction(Function):
@@ -17,6 +18,11 @@ class PSRoIAlignFunction(Function):
                 spatial_scale: float, sampling_ratio: int, aligned: bool,
                 check_batch_idx: bool) -> Tensor:
         ext = get_ext()
+        check_op_args(input, rois, _pair(output_size), float(spatial_scale),
+                      'ps_roi_align')
+        if int(sampling_ratio) < 0:
+            raise ValueError('ps_roi_align: sampling_ratio must be >= 0 (0 = '
+                             f'adaptive), got {sampling_ratio}')
         ctx.output_size = _pair(output_size)
         ctx.spatial_scale = float(spatial_scale)
         ctx.sampling_ratio = int(sampling_ratio)

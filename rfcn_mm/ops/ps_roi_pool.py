@@ -6,7 +6,8 @@ from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 from torch.nn.modules.utils import _pair
 
-from ._ext_loader import check_batch_indices, check_module_args, get_ext
+from ._ext_loader import (check_batch_indices, check_module_args,
+                          check_op_args, get_ext)
 
 
 class PSRoIPoolFunction(Function):
@@ -16,6 +17,8 @@ class PSRoIPoolFunction(Function):
                 output_size: Union[int, Tuple[int, int]],
                 spatial_scale: float, check_batch_idx: bool) -> Tensor:
         ext = get_ext()
+        check_op_args(input, rois, _pair(output_size), float(spatial_scale),
+                      'ps_roi_pool')
         ctx.output_size = _pair(output_size)
         ctx.spatial_scale = float(spatial_scale)
         ctx.input_shape = input.shape

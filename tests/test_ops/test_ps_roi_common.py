@@ -1,6 +1,8 @@
 """Behaviour both PS RoI ops share: argument errors, empty inputs,
 non-contiguous inputs, reduced precision, and CUDA parity."""
 import functools
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -9,6 +11,7 @@ from roi_cases import make_rois
 from rfcn_mm.ops import (PSRoIAlign, PSRoIPool, ps_roi_align,
                          ps_roi_align_reference, ps_roi_pool,
                          ps_roi_pool_reference)
+from rfcn_mm.ops._ext_loader import get_ext
 
 OPS = {
     'pool': (ps_roi_pool, ps_roi_pool_reference),
@@ -31,7 +34,7 @@ def _inputs(k=3, dtype=torch.float32, device='cpu', batch=2, num=12):
 
 def test_channels_not_divisible(op):
     x, rois = _inputs()
-    with pytest.raises(RuntimeError, match=r'input channels \(27\) must be '
+    with pytest.raises(ValueError, match=r'input channels \(27\) must be '
                        r'divisible by .*\(4\)'):
         op(x, rois, 2, 0.5)
 
@@ -39,13 +42,13 @@ def test_channels_not_divisible(op):
 @pytest.mark.parametrize('shape', [(4, 4), (5, ), (2, 5, 1)])
 def test_rois_not_n_by_5(op, shape):
     x, _ = _inputs()
-    with pytest.raises(RuntimeError, match=r'rois must be shaped \(N, 5\)'):
+    with pytest.raises(ValueError, match=r'rois must be shaped \(N, 5\)'):
         op(x, torch.zeros(shape), 3, 0.5)
 
 
 def test_input_not_4d(op):
     _, rois = _inputs()
-    with pytest.raises(RuntimeError, match='input must be a 4-D tensor'):
+    with pytest.raises(ValueError, match='input must be a 4-D tensor'):
         op(torch.zeros(27, 10, 13), rois, 3, 0.5)
 
 
@@ -91,28 +94,85 @@ def test_modules_pass_check_batch_idx():
 
 def test_dtype_mismatch(op):
     x, rois = _inputs()
-    with pytest.raises(RuntimeError, match='same dtype'):
+    with pytest.raises(TypeError, match='same dtype'):
         op(x, rois.double(), 3, 0.5)
 
 
 def test_integer_input(op):
     x, rois = _inputs()
-    with pytest.raises(RuntimeError, match='floating point'):
+    with pytest.raises(TypeError, match='floating point'):
         op(x.long(), rois, 3, 0.5)
 
 
 @pytest.mark.parametrize('size', [0, -3, (3, 0)])
 def test_non_positive_output_size(op, size):
     x, rois = _inputs()
-    with pytest.raises(RuntimeError, match='output_size must be positive'):
+    with pytest.raises(ValueError, match='output_size must be positive'):
         op(x, rois, size, 0.5)
 
 
-@pytest.mark.parametrize('scale', [0., -0.5])
+@pytest.mark.parametrize('scale', [0., -0.5, float('nan')])
 def test_non_positive_spatial_scale(op, scale):
     x, rois = _inputs()
-    with pytest.raises(RuntimeError, match='spatial_scale must be positive'):
+    with pytest.raises(ValueError, match='spatial_scale must be positive'):
         op(x, rois, 3, scale)
+
+
+def test_negative_sampling_ratio():
+    x, rois = _inputs()
+    with pytest.raises(ValueError, match='sampling_ratio must be >= 0'):
+        ps_roi_align(x, rois, 3, 0.5, -1)
+
+
+def _bad_ext_calls():
+    """(name, call, message) for direct calls of the extension that its
+    own C++ checks must refuse."""
+    x, rois = _inputs()
+    return [
+        ('channels', (x, rois, 2, 2, 0.5), r'input channels \(27\)'),
+        ('rois shape', (x, rois[:, :4], 3, 3, 0.5), r'shaped \(N, 5\)'),
+        ('4-D', (x[0], rois, 3, 3, 0.5), 'input must be a 4-D tensor'),
+        ('dtype', (x, rois.double(), 3, 3, 0.5), 'same dtype'),
+        ('integer', (x.long(), rois, 3, 3, 0.5), 'floating point'),
+        ('output size', (x, rois, 0, 3, 0.5), 'output_size must be positive'),
+        ('scale', (x, rois, 3, 3, 0.), 'spatial_scale must be positive'),
+    ]
+
+
+@pytest.mark.parametrize('name', sorted(OPS))
+def test_extension_repeats_the_checks(name):
+    ext = get_ext()
+    fn = getattr(ext, f'ps_roi_{name}_forward')
+    extra = (2, True) if name == 'align' else ()
+    for what, args, message in _bad_ext_calls():
+        with pytest.raises(RuntimeError, match=message):
+            fn(*args, *extra)
+
+
+def test_extension_errors_after_torchvision_is_loaded():
+    # a C++ error of the extension once crashed a process that had loaded
+    # torchvision's ops (a CUDA build); run it in a child, so a crash fails
+    # this test instead of killing the test run
+    try:
+        import torchvision.ops  # noqa: F401
+    except Exception as e:  # missing, or broken next to this torch
+        pytest.skip(f'torchvision does not import here: {e!r}')
+    code = ('import torch, torchvision.ops\n'
+            'from rfcn_mm.ops._ext_loader import get_ext\n'
+            'ext = get_ext()\n'
+            'x, rois = torch.zeros(1, 27, 4, 4), torch.zeros(1, 5)\n'
+            'for fn in (ext.ps_roi_pool_forward,\n'
+            '           lambda *a: ext.ps_roi_align_forward(*a, 2, True)):\n'
+            '    try:\n'
+            '        fn(x, rois, 2, 2, 0.5)\n'
+            '    except RuntimeError as e:\n'
+            '        print("refused:", str(e).splitlines()[0])\n')
+    proc = subprocess.run([sys.executable, '-c', code],
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stdout.count('refused:') == 2, proc.stdout
 
 
 @pytest.mark.parametrize('module', [PSRoIPool, PSRoIAlign])
@@ -253,7 +313,7 @@ def test_cuda_low_precision_within_tolerance_of_float32(name, dtype):
 @pytest.mark.cuda
 def test_cuda_device_mismatch(op):
     x, rois = _inputs()
-    with pytest.raises(RuntimeError, match='same device'):
+    with pytest.raises(ValueError, match='same device'):
         op(x.cuda(), rois, 3, 0.5)
 
 
