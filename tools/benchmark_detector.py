@@ -9,7 +9,8 @@ cudnn.benchmark in float32 and in bfloat16 (R-FCN through
 ``RFCN.optimize_for_inference``, whose dense stage is a CUDA graph on a
 GPU; C4 with mmcv's ``fuse_conv_bn`` and bfloat16 autocast). Training:
 ms/iter with OHEM mining from 300 and from 2000 proposals (R-FCN with its
-RFCNOHEMSampler, C4 with mmdet's OHEMSampler).
+RFCNOHEMSampler, C4 with mmdet's OHEMSampler), in float32 and under
+bfloat16 autocast with channels_last.
 Prints a table with the C4/R-FCN ratios. Absolute times only mean something
 on a GPU. ``--profile FILE`` writes torch.profiler tables of R-FCN's
 inference instead.
@@ -198,14 +199,27 @@ def profile_rfcn(device, warmup, out_file):
     print(f'profile written to {out_file}')
 
 
-def train_ms(name, device, num_proposals, warmup, reps):
+def train_ms(name, device, num_proposals, warmup, reps, amp=False):
+    """Median ms of one SGD step (forward, OHEM, backward, update); with
+    ``amp``, under bfloat16 autocast with channels_last (C4's RoIAlign pools
+    in float32: mmcv's kernel has no bfloat16)."""
     model = build(name, num_proposals, device).train()
     inputs, samples = batch(device, train=True)
+    ctx = nullcontext()
+    if amp:
+        ctx = torch.autocast(device, dtype=torch.bfloat16)
+        model = model.to(memory_format=torch.channels_last)
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+        if name == 'c4':
+            layers = model.roi_head.bbox_roi_extractor.roi_layers
+            for i, layer in enumerate(layers):
+                layers[i] = Float32RoILayer(layer)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
 
     def step():
-        losses = model.loss(inputs, samples)
+        with ctx:
+            losses = model.loss(inputs, samples)
         total = sum(
             sum(v) if isinstance(v, list) else v for k, v in losses.items()
             if 'loss' in k)
@@ -251,21 +265,29 @@ def main():
         infer[mode] = (infer_ms('c4', dev, mode, w,
                                 r), infer_ms('rfcn', dev, mode, w, r))
         row(what, *infer[mode])
+    train_notes = []
     if not args.skip_train:
-        t = {}
-        for n in (300, 2000):
-            t[n] = (train_ms('c4', dev, n, w,
-                             r), train_ms('rfcn', dev, n, w, r))
-            row(f'training step, OHEM from {n} proposals', *t[n])
-        rows.append(f'| training 2000 / 300 | {t[2000][0] / t[300][0]:.2f} |'
-                    f' {t[2000][1] / t[300][1]:.2f} | |')
+        for amp in (False, True):
+            what = 'bf16 AMP, channels_last' if amp else 'fp32'
+            t = {}
+            for n in (300, 2000):
+                t[n] = (train_ms('c4', dev, n, w, r, amp),
+                        train_ms('rfcn', dev, n, w, r, amp))
+                row(f'training step {what}, OHEM from {n} proposals', *t[n])
+            rows.append(f'| training {what}, 2000 / 300 | '
+                        f'{t[2000][0] / t[300][0]:.2f} | '
+                        f'{t[2000][1] / t[300][1]:.2f} | |')
+            train_notes.append(
+                f'training {what}: R-FCN / C4 at 300 proposals '
+                f'{t[300][1] / t[300][0]:.2f} (goal <= 0.5), R-FCN 2000 / 300 '
+                f'{t[2000][1] / t[300][1]:.2f} (goal <= 1.05).')
     fastest = min(v[1] for v in infer.values())
     rows += [
         '', f'Fastest R-FCN mode: {fastest:.2f} ms/img (goal <= 5); '
         f'speed-up over C4 at the same precision: '
         f'{min(c / f for c, f in infer.values()):.2f}x to '
         f'{max(c / f for c, f in infer.values()):.2f}x (goal >= 2.5x).'
-    ]
+    ] + [note[0].upper() + note[1:] for note in train_notes]
     device = torch.cuda.get_device_name() if dev == 'cuda' else 'CPU'
     table = '\n'.join([f'600x1000, batch 1, random weights, {device}', ''] +
                       rows)
