@@ -203,6 +203,9 @@ def train_ms(name, device, num_proposals, warmup, reps, amp=False):
     """Median ms of one SGD step (forward, OHEM, backward, update); with
     ``amp``, under bfloat16 autocast with channels_last (C4's RoIAlign pools
     in float32: mmcv's kernel has no bfloat16)."""
+    # off: C4's res5 sees a different number of RoIs at every step (as many
+    # proposals as survive NMS), and cudnn.benchmark would re-tune each one
+    torch.backends.cudnn.benchmark = False
     model = build(name, num_proposals, device).train()
     inputs, samples = batch(device, train=True)
     ctx = nullcontext()
