@@ -125,6 +125,14 @@ class Float32RoILayer(torch.nn.Module):
         return self.layer(feats.float(), rois.float())
 
 
+def c4_roi_layers_in_float32(model):
+    """mmcv's RoIAlign has no bfloat16 kernel: under bfloat16 autocast C4
+    pools in float32."""
+    layers = model.roi_head.bbox_roi_extractor.roi_layers
+    for i, layer in enumerate(layers):
+        layers[i] = Float32RoILayer(layer)
+
+
 def infer_step(name, device, mode):
     """One ``predict`` of a 600x1000 image, in one of three modes.
 
@@ -148,10 +156,7 @@ def infer_step(name, device, mode):
             inputs = inputs.contiguous(memory_format=torch.channels_last)
             if dtype == 'bfloat16':
                 ctx = torch.autocast(device, dtype=torch.bfloat16)
-                # mmcv's RoIAlign has no bfloat16 kernel: C4 pools in fp32
-                layers = model.roi_head.bbox_roi_extractor.roi_layers
-                for i, layer in enumerate(layers):
-                    layers[i] = Float32RoILayer(layer)
+                c4_roi_layers_in_float32(model)
 
     def step():
         with torch.no_grad(), ctx:
@@ -214,9 +219,7 @@ def train_ms(name, device, num_proposals, warmup, reps, amp=False):
         model = model.to(memory_format=torch.channels_last)
         inputs = inputs.contiguous(memory_format=torch.channels_last)
         if name == 'c4':
-            layers = model.roi_head.bbox_roi_extractor.roi_layers
-            for i, layer in enumerate(layers):
-                layers[i] = Float32RoILayer(layer)
+            c4_roi_layers_in_float32(model)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
 

@@ -1,4 +1,6 @@
 """Loading of the compiled extension ``rfcn_mm._ext`` and shared checks."""
+from typing import Optional
+
 import torch
 from torch import Tensor
 
@@ -45,8 +47,12 @@ def check_batch_indices(rois: Tensor, batch_size: int, op: str) -> None:
             f'input of batch size {batch_size}: {idx[bad][:5].tolist()}')
 
 
-def check_op_args(input: Tensor, rois: Tensor, output_size: tuple,
-                  spatial_scale: float, op: str) -> None:
+def check_op_args(input: Tensor,
+                  rois: Tensor,
+                  output_size: tuple,
+                  spatial_scale: float,
+                  op: str,
+                  sampling_ratio: Optional[int] = None) -> None:
     """The functional ops' argument checks, made in Python so that bad input
     raises a named error before the extension is entered (the extension
     repeats them for direct callers)."""
@@ -69,24 +75,27 @@ def check_op_args(input: Tensor, rois: Tensor, output_size: tuple,
     if input.dtype != rois.dtype:
         raise TypeError(f'{op}: input and rois must have the same dtype, got '
                         f'{input.dtype} and {rois.dtype}')
+    check_scalar_args(output_size, spatial_scale, sampling_ratio, op)
     kh, kw = output_size
-    if kh <= 0 or kw <= 0:
-        raise ValueError(f'{op}: output_size must be positive, got '
-                         f'{tuple(output_size)}')
-    if not spatial_scale > 0:
-        raise ValueError(f'{op}: spatial_scale must be positive, got '
-                         f'{spatial_scale}')
     if input.size(1) % (kh * kw):
         raise ValueError(f'{op}: input channels ({input.size(1)}) must be '
                          f'divisible by output_size[0] * output_size[1] '
                          f'({kh * kw})')
 
 
-def check_module_args(output_size: tuple, spatial_scale: float) -> None:
-    """Validate the arguments shared by the PS RoI op modules eagerly, at
-    construction (the functional ops check them in C++)."""
+def check_scalar_args(output_size: tuple,
+                      spatial_scale: float,
+                      sampling_ratio: Optional[int] = None,
+                      op: Optional[str] = None) -> None:
+    """Check the ops' non-tensor arguments: on every call of a functional op
+    (``op`` names it in the message) and once when a module is built."""
+    prefix = f'{op}: ' if op else ''
     if min(output_size) <= 0:
-        raise ValueError(f'output_size must be positive, got {output_size}')
-    if spatial_scale <= 0:
-        raise ValueError(
-            f'spatial_scale must be positive, got {spatial_scale}')
+        raise ValueError(f'{prefix}output_size must be positive, got '
+                         f'{tuple(output_size)}')
+    if not spatial_scale > 0:
+        raise ValueError(f'{prefix}spatial_scale must be positive, got '
+                         f'{spatial_scale}')
+    if sampling_ratio is not None and sampling_ratio < 0:
+        raise ValueError(f'{prefix}sampling_ratio must be >= 0 (0 = '
+                         f'adaptive), got {sampling_ratio}')

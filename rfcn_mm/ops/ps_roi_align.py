@@ -6,8 +6,8 @@ from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 from torch.nn.modules.utils import _pair
 
-from ._ext_loader import (check_batch_indices, check_module_args,
-                          check_op_args, get_ext)
+from ._ext_loader import (check_batch_indices, check_op_args,
+                          check_scalar_args, get_ext)
 
 
 class PSRoIAlignFunction(Function):
@@ -18,15 +18,12 @@ class PSRoIAlignFunction(Function):
                 spatial_scale: float, sampling_ratio: int, aligned: bool,
                 check_batch_idx: bool) -> Tensor:
         ext = get_ext()
-        check_op_args(input, rois, _pair(output_size), float(spatial_scale),
-                      'ps_roi_align')
-        if int(sampling_ratio) < 0:
-            raise ValueError('ps_roi_align: sampling_ratio must be >= 0 (0 = '
-                             f'adaptive), got {sampling_ratio}')
         ctx.output_size = _pair(output_size)
         ctx.spatial_scale = float(spatial_scale)
         ctx.sampling_ratio = int(sampling_ratio)
         ctx.aligned = bool(aligned)
+        check_op_args(input, rois, ctx.output_size, ctx.spatial_scale,
+                      'ps_roi_align', ctx.sampling_ratio)
         ctx.input_shape = input.shape
         if check_batch_idx:
             check_batch_indices(rois, input.size(0), 'ps_roi_align')
@@ -112,10 +109,8 @@ class PSRoIAlign(nn.Module):
         self.sampling_ratio = int(sampling_ratio)
         self.aligned = bool(aligned)
         self.check_batch_idx = bool(check_batch_idx)
-        check_module_args(self.output_size, self.spatial_scale)
-        if self.sampling_ratio < 0:
-            raise ValueError('sampling_ratio must be >= 0, got '
-                             f'{sampling_ratio}')
+        check_scalar_args(self.output_size, self.spatial_scale,
+                          self.sampling_ratio)
 
     def forward(self, input: Tensor, rois: Tensor) -> Tensor:
         return ps_roi_align(input, rois, self.output_size, self.spatial_scale,

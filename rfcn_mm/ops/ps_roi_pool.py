@@ -6,8 +6,8 @@ from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 from torch.nn.modules.utils import _pair
 
-from ._ext_loader import (check_batch_indices, check_module_args,
-                          check_op_args, get_ext)
+from ._ext_loader import (check_batch_indices, check_op_args,
+                          check_scalar_args, get_ext)
 
 
 class PSRoIPoolFunction(Function):
@@ -17,10 +17,10 @@ class PSRoIPoolFunction(Function):
                 output_size: Union[int, Tuple[int, int]],
                 spatial_scale: float, check_batch_idx: bool) -> Tensor:
         ext = get_ext()
-        check_op_args(input, rois, _pair(output_size), float(spatial_scale),
-                      'ps_roi_pool')
         ctx.output_size = _pair(output_size)
         ctx.spatial_scale = float(spatial_scale)
+        check_op_args(input, rois, ctx.output_size, ctx.spatial_scale,
+                      'ps_roi_pool')
         ctx.input_shape = input.shape
         if check_batch_idx:
             check_batch_indices(rois, input.size(0), 'ps_roi_pool')
@@ -102,7 +102,7 @@ class PSRoIPool(nn.Module):
         self.output_size = _pair(output_size)
         self.spatial_scale = float(spatial_scale)
         self.check_batch_idx = bool(check_batch_idx)
-        check_module_args(self.output_size, self.spatial_scale)
+        check_scalar_args(self.output_size, self.spatial_scale)
 
     def forward(self, input: Tensor, rois: Tensor) -> Tensor:
         return ps_roi_pool(input, rois, self.output_size, self.spatial_scale,
