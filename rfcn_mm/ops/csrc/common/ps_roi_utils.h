@@ -151,6 +151,50 @@ RFCN_HOST_DEVICE T align_sample_pos(T roi_start, T bin_size, int idx,
          (sample + static_cast<T>(0.5)) * bin_size / grid;
 }
 
+// One bilinear sample: the offsets of its four neighbours in an H x W plane
+// and their weights.
+template <typename T>
+struct BilinearSample {
+  int offset[4];
+  T weight[4];
+};
+
+// Value of `plane` at a sample, accumulated in T.
+template <typename T, typename scalar_t>
+RFCN_HOST_DEVICE T interpolate(const scalar_t* plane,
+                               const BilinearSample<T>& s) {
+  return s.weight[0] * static_cast<T>(plane[s.offset[0]]) +
+         s.weight[1] * static_cast<T>(plane[s.offset[1]]) +
+         s.weight[2] * static_cast<T>(plane[s.offset[2]]) +
+         s.weight[3] * static_cast<T>(plane[s.offset[3]]);
+}
+
+// Calls fn(sample) for every sample of bin (i, j) of an RoI that touches the
+// map; the forward gather and the backward scatter of both devices walk a
+// bin through this one loop, so they visit the same samples in the same
+// order with the same weights.
+template <typename T, typename Fn>
+RFCN_HOST_DEVICE void for_each_bin_sample(const AlignRoI<T>& g, int i, int j,
+                                          int height, int width, Fn&& fn) {
+  for (int iy = 0; iy < g.grid_h; ++iy) {
+    const T y = align_sample_pos(g.start_h, g.bin_h, i, iy, g.grid_h);
+    for (int ix = 0; ix < g.grid_w; ++ix) {
+      const T x = align_sample_pos(g.start_w, g.bin_w, j, ix, g.grid_w);
+      BilinearSample<T> s;
+      int xl, xh, yl, yh;
+      if (!bilinear_weights<T>(height, width, y, x, &s.weight[0],
+                               &s.weight[1], &s.weight[2], &s.weight[3], &xl,
+                               &xh, &yl, &yh))
+        continue;
+      s.offset[0] = yl * width + xl;
+      s.offset[1] = yl * width + xh;
+      s.offset[2] = yh * width + xl;
+      s.offset[3] = yh * width + xh;
+      fn(s);
+    }
+  }
+}
+
 }  // namespace rfcn
 
 #endif  // RFCN_PS_ROI_UTILS_H

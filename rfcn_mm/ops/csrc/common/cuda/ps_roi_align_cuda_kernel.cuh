@@ -19,23 +19,11 @@ __device__ __forceinline__ void align_scatter_bin(acc_t* plane, int height,
                                                   int width,
                                                   const AlignRoI<acc_t>& g,
                                                   int i, int j, acc_t v) {
-  for (int iy = 0; iy < g.grid_h; ++iy) {
-    const acc_t y =
-        rfcn::align_sample_pos(g.start_h, g.bin_h, i, iy, g.grid_h);
-    for (int ix = 0; ix < g.grid_w; ++ix) {
-      const acc_t x =
-          rfcn::align_sample_pos(g.start_w, g.bin_w, j, ix, g.grid_w);
-      acc_t w1, w2, w3, w4;
-      int xl, xh, yl, yh;
-      if (!bilinear_weights<acc_t>(height, width, y, x, &w1, &w2, &w3, &w4,
-                                   &xl, &xh, &yl, &yh))
-        continue;
-      gpuAtomicAdd(plane + yl * width + xl, v * w1);
-      gpuAtomicAdd(plane + yl * width + xh, v * w2);
-      gpuAtomicAdd(plane + yh * width + xl, v * w3);
-      gpuAtomicAdd(plane + yh * width + xh, v * w4);
-    }
-  }
+  for_each_bin_sample(g, i, j, height, width,
+                      [&](const BilinearSample<acc_t>& s) {
+                        for (int k = 0; k < 4; ++k)
+                          gpuAtomicAdd(plane + s.offset[k], v * s.weight[k]);
+                      });
 }
 
 }  // namespace rfcn
@@ -67,23 +55,11 @@ __global__ void ps_roi_align_forward_cuda_kernel(
         input + ((int64_t)b * channels_out * pooled_h * pooled_w + ch) *
                     height * width;
     acc_t sum = 0;
-    for (int iy = 0; iy < g.grid_h; ++iy) {
-      const acc_t y =
-          rfcn::align_sample_pos(g.start_h, g.bin_h, i, iy, g.grid_h);
-      for (int ix = 0; ix < g.grid_w; ++ix) {
-        const acc_t x =
-            rfcn::align_sample_pos(g.start_w, g.bin_w, j, ix, g.grid_w);
-        acc_t w1, w2, w3, w4;
-        int xl, xh, yl, yh;
-        if (!rfcn::bilinear_weights<acc_t>(height, width, y, x, &w1, &w2, &w3,
-                                           &w4, &xl, &xh, &yl, &yh))
-          continue;
-        sum += w1 * static_cast<acc_t>(plane[yl * width + xl]) +
-               w2 * static_cast<acc_t>(plane[yl * width + xh]) +
-               w3 * static_cast<acc_t>(plane[yh * width + xl]) +
-               w4 * static_cast<acc_t>(plane[yh * width + xh]);
-      }
-    }
+    rfcn::for_each_bin_sample(
+        g, i, j, height, width,
+        [&](const rfcn::BilinearSample<acc_t>& s) {
+          sum += rfcn::interpolate(plane, s);
+        });
     output[index] =
         static_cast<scalar_t>(sum / static_cast<acc_t>(g.grid_h * g.grid_w));
   }

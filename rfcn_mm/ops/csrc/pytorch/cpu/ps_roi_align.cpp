@@ -42,24 +42,11 @@ void ps_roi_align_forward_kernel(const scalar_t* input, const scalar_t* rois,
               const scalar_t* plane =
                   input + (b * channels_out * bins + ch) * height * width;
               acc_t sum = 0;
-              for (int iy = 0; iy < g.grid_h; ++iy) {
-                const acc_t y =
-                    rfcn::align_sample_pos(g.start_h, g.bin_h, i, iy, g.grid_h);
-                for (int ix = 0; ix < g.grid_w; ++ix) {
-                  const acc_t x = rfcn::align_sample_pos(g.start_w, g.bin_w,
-                                                         j, ix, g.grid_w);
-                  acc_t w1, w2, w3, w4;
-                  int xl, xh, yl, yh;
-                  if (!rfcn::bilinear_weights<acc_t>(
-                          (int)height, (int)width, y, x, &w1, &w2, &w3, &w4,
-                          &xl, &xh, &yl, &yh))
-                    continue;
-                  sum += w1 * static_cast<acc_t>(plane[yl * width + xl]) +
-                         w2 * static_cast<acc_t>(plane[yl * width + xh]) +
-                         w3 * static_cast<acc_t>(plane[yh * width + xl]) +
-                         w4 * static_cast<acc_t>(plane[yh * width + xh]);
-                }
-              }
+              rfcn::for_each_bin_sample(
+                  g, i, j, (int)height, (int)width,
+                  [&](const rfcn::BilinearSample<acc_t>& s) {
+                    sum += rfcn::interpolate(plane, s);
+                  });
               out[i * pooled_w + j] = static_cast<scalar_t>(sum / count);
             }
           }
@@ -94,24 +81,12 @@ void ps_roi_align_backward_kernel(
             acc_t* plane =
                 grad_input + (b * channels_out * bins + ch) * height * width;
             const acc_t v = static_cast<acc_t>(go[i * pooled_w + j]) / count;
-            for (int iy = 0; iy < g.grid_h; ++iy) {
-              const acc_t y =
-                  rfcn::align_sample_pos(g.start_h, g.bin_h, i, iy, g.grid_h);
-              for (int ix = 0; ix < g.grid_w; ++ix) {
-                const acc_t x =
-                    rfcn::align_sample_pos(g.start_w, g.bin_w, j, ix, g.grid_w);
-                acc_t w1, w2, w3, w4;
-                int xl, xh, yl, yh;
-                if (!rfcn::bilinear_weights<acc_t>((int)height, (int)width, y,
-                                                   x, &w1, &w2, &w3, &w4, &xl,
-                                                   &xh, &yl, &yh))
-                  continue;
-                plane[yl * width + xl] += v * w1;
-                plane[yl * width + xh] += v * w2;
-                plane[yh * width + xl] += v * w3;
-                plane[yh * width + xh] += v * w4;
-              }
-            }
+            rfcn::for_each_bin_sample(
+                g, i, j, (int)height, (int)width,
+                [&](const rfcn::BilinearSample<acc_t>& s) {
+                  for (int k = 0; k < 4; ++k)
+                    plane[s.offset[k]] += v * s.weight[k];
+                });
           }
         }
       }
