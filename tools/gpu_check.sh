@@ -56,15 +56,19 @@ for stage in "${stages[@]}"; do
       if command -v compute-sanitizer >/dev/null; then
         # memcheck without the caching allocator (so that reads past a
         # tensor's end are seen) over the op tests that launch each kernel
-        # on each path; racecheck over those that run the shared-memory
-        # kernels. Gradcheck (thousands of launches) is left out for time.
+        # on each path (sorted_nms included); racecheck over those that
+        # run the shared-memory kernels. Gradcheck (thousands of launches)
+        # is left out for time.
         step sanitizer_memcheck env PYTORCH_NO_CUDA_MEMORY_CACHING=1 \
           compute-sanitizer --tool memcheck --error-exitcode 1 \
           "$PY" -m pytest tests/test_ops -m cuda -q -p no:cacheprovider -k \
-          "(matches_cpu and dtype0) or kernel_paths or unchecked or low_prec"
+          "(matches_cpu and dtype0) or kernel_paths or unchecked or low_prec or cuda_matches_cpu_and_mmcv"
+        # racecheck: only tests that launch no mmcv kernel (mmcv's NMS
+        # gather has benign races of its own that racecheck reports)
         step sanitizer_racecheck compute-sanitizer --tool racecheck \
           --error-exitcode 1 "$PY" -m pytest tests/test_ops -m cuda -q \
-          -p no:cacheprovider -k "(matches_cpu and dtype0) or kernel_paths"
+          -p no:cacheprovider -k \
+          "(matches_cpu and dtype0) or kernel_paths or sorted_nms and graph_capture"
       else
         echo "compute-sanitizer not found"; status=1
       fi ;;

@@ -1,8 +1,9 @@
 from .ps_roi_align import PSRoIAlign, ps_roi_align
 from .ps_roi_pool import PSRoIPool, ps_roi_pool
 from .reference import ps_roi_align_reference, ps_roi_pool_reference
+from .sorted_nms import sorted_nms
 
 __all__ = [
     'PSRoIPool', 'ps_roi_pool', 'PSRoIAlign', 'ps_roi_align',
-    'ps_roi_pool_reference', 'ps_roi_align_reference'
+    'ps_roi_pool_reference', 'ps_roi_align_reference', 'sorted_nms'
 ]

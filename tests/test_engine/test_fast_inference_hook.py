@@ -32,7 +32,11 @@ def test_hook_optimizes_the_detector_inside_a_tta_wrapper():
     finally:
         torch.backends.cudnn.benchmark = before
     assert detector.inference_mode == dict(
-        dtype='float32', fuse_bn=True, channels_last=True, cuda_graph=False)
+        dtype='float32',
+        fuse_bn=True,
+        channels_last=True,
+        cuda_graph=False,
+        fixed_shape_post=True)
     assert not detector.training
 
 

@@ -1,8 +1,18 @@
-"""RoI sets shared by the op tests: every kind of box the ops must handle."""
+"""RoI sets shared by the op tests (every kind of box the ops must handle),
+and a child-process runner for calls that raise inside the extension."""
+import os
+import subprocess
+import sys
+
 import torch
 
 
-def make_rois(batch, height, width, spatial_scale, num=24, seed=0,
+def make_rois(batch,
+              height,
+              width,
+              spatial_scale,
+              num=24,
+              seed=0,
               dtype=torch.float64):
     """RoIs in image coordinates for a (height, width) map at
     ``spatial_scale``: inside, touching each border, partly and wholly
@@ -28,8 +38,10 @@ def make_rois(batch, height, width, spatial_scale, num=24, seed=0,
         [-img_w, -img_h, -img_w * 0.5, -img_h * 0.2],  # wholly out
         [img_w * 0.4, img_h * 0.4, img_w * 0.4, img_h * 0.6],  # zero width
         [img_w * 0.5, img_h * 0.5, img_w * 0.3, img_h * 0.3],  # negative
-        [img_w * 0.31, img_h * 0.52, img_w * 0.31 + 0.3 / spatial_scale,
-         img_h * 0.52 + 0.2 / spatial_scale],  # tiny: under a pixel
+        [
+            img_w * 0.31, img_h * 0.52, img_w * 0.31 + 0.3 / spatial_scale,
+            img_h * 0.52 + 0.2 / spatial_scale
+        ],  # tiny: under a pixel
     ]
     boxes.append(torch.tensor(special, dtype=torch.float64))
     boxes = torch.cat(boxes)[:num]
@@ -37,8 +49,13 @@ def make_rois(batch, height, width, spatial_scale, num=24, seed=0,
     return torch.cat([idx.double(), boxes], 1).to(dtype)
 
 
-def interior_integer_rois(batch, height, width, spatial_scale, num=16,
-                          seed=0, dtype=torch.float32):
+def interior_integer_rois(batch,
+                          height,
+                          width,
+                          spatial_scale,
+                          num=16,
+                          seed=0,
+                          dtype=torch.float32):
     """RoIs on integer feature coordinates strictly inside the map, where
     torchvision's rounding and ours agree."""
     g = torch.Generator().manual_seed(seed)
@@ -49,8 +66,10 @@ def interior_integer_rois(batch, height, width, spatial_scale, num=16,
         x2 = int(torch.randint(x1 + 1, width - 1, (1, ), generator=g))
         y2 = int(torch.randint(y1 + 1, height - 1, (1, ), generator=g))
         b = int(torch.randint(0, batch, (1, ), generator=g))
-        rois.append([b, x1 / spatial_scale, y1 / spatial_scale,
-                     x2 / spatial_scale, y2 / spatial_scale])
+        rois.append([
+            b, x1 / spatial_scale, y1 / spatial_scale, x2 / spatial_scale,
+            y2 / spatial_scale
+        ])
     return torch.tensor(rois, dtype=dtype)
 
 
@@ -61,3 +80,34 @@ def import_torchvision_ops():
         return torchvision.ops
     except Exception:  # a broken install raises RuntimeError & co.
         return None
+
+
+TEST_OPS_DIR = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(TEST_OPS_DIR))
+
+
+def refusals_in_child(body, timeout=300):
+    """Run ``body`` in a child Python that has loaded what the test run
+    loads (torch, mmcv's ops, torchvision's ops where they import) and
+    return its stdout lines.
+
+    For calls meant to raise a C++ error inside the extension: a process
+    once died (SIGSEGV) while unwinding such an error after torchvision's
+    ops were loaded, on a GPU machine whose extensions were built with
+    another compiler than torch's. In a child, that fails one test with
+    the signal named instead of killing the run.
+    """
+    code = '\n'.join([
+        'import sys', 'import torch', 'import mmcv.ops  # noqa: F401', 'try:',
+        '    import torchvision.ops  # noqa: F401', 'except Exception:',
+        '    pass', f'sys.path[:0] = [{TEST_OPS_DIR!r}, {ROOT!r}]', body
+    ])
+    proc = subprocess.run([sys.executable, '-c', code],
+                          capture_output=True,
+                          text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, (
+        f'child exited with {proc.returncode} '
+        f'({"signal " + str(-proc.returncode) if proc.returncode < 0 else ""})'
+        f': {proc.stderr[-2000:]}')
+    return proc.stdout.splitlines()

@@ -11,8 +11,7 @@ def test_hand_computed_linear_map():
     # k = 2, 2x2 samples: bin (0, 0) samples x, y in {-0.5+0.5, -0.5+1.5}
     # = {0, 1} -> mean (0.5, 0.5) -> f = 5.5; bin (1, 1) samples {2, 3}
     # -> f = 27.5. Bins read their own channel, hence the channel offsets.
-    ys, xs = torch.meshgrid(
-        torch.arange(6.), torch.arange(6.), indexing='ij')
+    ys, xs = torch.meshgrid(torch.arange(6.), torch.arange(6.), indexing='ij')
     f = 10 * ys + xs
     x = torch.stack([f + 100 * c for c in range(4)])[None]
     rois = torch.tensor([[0., 0., 0., 4., 4.]])
@@ -47,8 +46,8 @@ def test_gradcheck_including_border_rois(seed):
     x = torch.randn(
         2, 2 * 9, 6, 7, generator=g, dtype=torch.float64, requires_grad=True)
     rois = make_rois(2, 6, 7, 0.5, num=14, seed=seed)
-    assert torch.autograd.gradcheck(
-        lambda t: ps_roi_align(t, rois, 3, 0.5, 2), (x, ))
+    assert torch.autograd.gradcheck(lambda t: ps_roi_align(t, rois, 3, 0.5, 2),
+                                    (x, ))
 
 
 def test_module_repr_and_args():

@@ -10,9 +10,9 @@ def test_hand_computed_whole_map():
     x = torch.arange(4 * 16, dtype=torch.float32).view(1, 4, 4, 4)
     rois = torch.tensor([[0, 0, 0, 4, 4]], dtype=torch.float32)
     out = ps_roi_pool(x, rois, 2, 1.0)
-    expected = torch.tensor([[
-        x[0, 0, 0:2, 0:2].mean(), x[0, 1, 0:2, 2:4].mean()
-    ], [x[0, 2, 2:4, 0:2].mean(), x[0, 3, 2:4, 2:4].mean()]])
+    expected = torch.tensor(
+        [[x[0, 0, 0:2, 0:2].mean(), x[0, 1, 0:2, 2:4].mean()],
+         [x[0, 2, 2:4, 0:2].mean(), x[0, 3, 2:4, 2:4].mean()]])
     torch.testing.assert_close(out[0, 0], expected)
     # written out: channel 0 block rows 0-1 cols 0-1 = (0+1+4+5)/4
     assert out[0, 0, 0, 0].item() == 2.5
@@ -66,11 +66,16 @@ def test_matches_reference(k, dtype, seed):
 def test_gradcheck_including_border_rois(seed, k):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(
-        2, 2 * k * k, 6, 7, generator=g, dtype=torch.float64,
+        2,
+        2 * k * k,
+        6,
+        7,
+        generator=g,
+        dtype=torch.float64,
         requires_grad=True)
     rois = make_rois(2, 6, 7, 0.5, num=14, seed=seed)
-    assert torch.autograd.gradcheck(
-        lambda t: ps_roi_pool(t, rois, k, 0.5), (x, ))
+    assert torch.autograd.gradcheck(lambda t: ps_roi_pool(t, rois, k, 0.5),
+                                    (x, ))
 
 
 def test_rectangular_output_size():

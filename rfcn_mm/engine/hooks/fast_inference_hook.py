@@ -25,6 +25,9 @@ class RFCNFastInferenceHook(Hook):
         channels_last (bool): NHWC dense stage. Defaults to True.
         cuda_graph (bool, optional): CUDA graph per input shape; defaults to
             True on a GPU.
+        fixed_shape_post (bool): Proposals and post-processing in fixed
+            shapes, so that all of inference is one CUDA graph (see
+            :meth:`RFCN.optimize_for_inference`). Defaults to True.
         cudnn_benchmark (bool): Let cuDNN time its algorithms for each
             input shape (``torch.backends.cudnn.benchmark``), as the
             graphs are captured after warm-up runs. Defaults to True.
@@ -37,13 +40,15 @@ class RFCNFastInferenceHook(Hook):
                  fuse_bn: bool = True,
                  channels_last: bool = True,
                  cuda_graph: Optional[bool] = None,
+                 fixed_shape_post: bool = True,
                  cudnn_benchmark: bool = True) -> None:
         self.cudnn_benchmark = cudnn_benchmark
         self.kwargs = dict(
             dtype=dtype,
             fuse_bn=fuse_bn,
             channels_last=channels_last,
-            cuda_graph=cuda_graph)
+            cuda_graph=cuda_graph,
+            fixed_shape_post=fixed_shape_post)
 
     def before_test(self, runner) -> None:
         model = runner.model

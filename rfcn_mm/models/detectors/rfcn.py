@@ -6,11 +6,15 @@ from mmdet.models.detectors import TwoStageDetector
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmengine.structures import InstanceData
 from torch import Tensor
 from torch.profiler import record_function
 
 from ..roi_heads.ps_roi_head import ScoreMaps
 from ..utils import CUDAGraphRunner
+from ..utils.fixed_shape_post import (check_fixed_shape_support,
+                                      fixed_shape_detections,
+                                      fixed_shape_proposals, proposals_to_rois)
 
 DTYPES = dict(
     float32=torch.float32, float16=torch.float16, bfloat16=torch.bfloat16)
@@ -33,8 +37,12 @@ class RFCN(TwoStageDetector):
     shapes that depend on the input shape only; the sparse stage (proposal
     decoding and NMS, PS pooling, voting, post-processing) is data
     dependent. :meth:`optimize_for_inference` makes the dense stage fast
-    (BatchNorm folded into the convs, channels_last, reduced precision, a
-    CUDA graph per input shape) while the sparse stage stays in float32.
+    (BatchNorm folded into the convs, channels_last, reduced precision)
+    while the sparse stage stays in float32, and by default replaces the
+    sparse stage by its fixed-shape equivalent (padded proposal and
+    detection slots, :func:`rfcn_mm.ops.sorted_nms`), so that the whole of
+    inference replays as one CUDA graph per input shape
+    (:meth:`fixed_shape_forward`).
     """
 
     def __init__(self,
@@ -58,7 +66,10 @@ class RFCN(TwoStageDetector):
         self.inference_mode: Optional[dict] = None
         self._dense_dtype: Optional[torch.dtype] = None
         self._channels_last = False
-        # set by optimize_for_inference on a GPU: replays the dense stage
+        self._fixed_shape_post = False
+        self._priors: dict = {}  # RPN anchors per (feature size, device)
+        # set by optimize_for_inference on a GPU: replays the dense stage,
+        # or all of inference with fixed_shape_post
         self.graph_runner: Optional[CUDAGraphRunner] = None
 
     def dense_forward(
@@ -88,14 +99,94 @@ class RFCN(TwoStageDetector):
 
         return [out(t) for t in rpn_cls], [out(t) for t in rpn_reg], out(maps)
 
+    def _rpn_priors(self, featmap: Tensor) -> Tensor:
+        """The RPN's anchors for a feature map, cached: made outside CUDA
+        graph capture (the anchor generator copies from the host)."""
+        key = (tuple(featmap.shape[-2:]), featmap.device, featmap.dtype)
+        if key not in self._priors:
+            self._priors[key] = self.rpn_head.prior_generator.grid_priors(
+                [featmap.shape[-2:]],
+                dtype=featmap.dtype,
+                device=featmap.device)[0]
+        return self._priors[key]
+
+    def fixed_shape_forward(
+            self, batch_inputs: Tensor,
+            img_info: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """All of inference with shapes that depend on the input shape only
+        (no host synchronisation), so that it can be one CUDA graph.
+
+        Args:
+            batch_inputs (Tensor): Images of shape (N, 3, H, W).
+            img_info (Tensor): (N, 4) float32 per image: height and width of
+                the image inside the padded batch, and the factors (x, y)
+                applied to the detections (``1 / scale_factor`` to rescale
+                them to the original image, or ones).
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor, Tensor]: boxes (N, D, 4), scores
+            (N, D), labels (N, D) and validity (N, D) of up to D =
+            ``test_cfg.rcnn.max_per_img`` detections per image, valid ones
+            first, in descending score order.
+        """
+        rpn_cls, rpn_reg, maps = self.dense_forward(batch_inputs)
+        img_hw = img_info[:, :2]
+        proposals, valid = fixed_shape_proposals(self.rpn_head, rpn_cls[0],
+                                                 rpn_reg[0],
+                                                 self._rpn_priors(rpn_cls[0]),
+                                                 img_hw, self.test_cfg.rpn)
+        rois = proposals_to_rois(proposals, valid)
+        res = self.roi_head._bbox_forward(ScoreMaps((maps, )), rois)
+        return fixed_shape_detections(self.roi_head.bbox_head, rois, valid,
+                                      res['cls_score'], res['bbox_pred'],
+                                      img_hw, img_info[:,
+                                                       2:], self.test_cfg.rcnn)
+
+    def _predict_fixed_shape(self, batch_inputs: Tensor,
+                             batch_data_samples: SampleList,
+                             rescale: bool) -> SampleList:
+        info = []
+        for sample in batch_data_samples:
+            h, w = sample.metainfo['img_shape'][:2]
+            factors = (1.0, 1.0)
+            if rescale:
+                scale = sample.metainfo.get('scale_factor')
+                if scale is None:
+                    raise KeyError('predict(rescale=True) needs scale_factor '
+                                   'in every data sample\'s metainfo')
+                factors = (1 / scale[0], 1 / scale[1])
+            info.append([h, w, *factors])
+        img_info = torch.tensor(
+            info, dtype=torch.float32, device=batch_inputs.device)
+        run = self.fixed_shape_forward if self.graph_runner is None \
+            else self.graph_runner
+        with record_function('rfcn.fixed_shape'):
+            boxes, scores, labels, valid = run(batch_inputs, img_info)
+        results = []
+        # the one host synchronisation of the batch
+        for i, num in enumerate(valid.sum(1).tolist()):
+            results.append(
+                InstanceData(
+                    bboxes=boxes[i, :num].clone(),
+                    scores=scores[i, :num].clone(),
+                    labels=labels[i, :num].clone()))
+        return self.add_pred_to_datasample(batch_data_samples, results)
+
     def predict(self,
                 batch_inputs: Tensor,
                 batch_data_samples: SampleList,
                 rescale: bool = True) -> SampleList:
         """Detections of a batch: the dense stage (replayed as a CUDA graph
         after :meth:`optimize_for_inference`), then proposals, PS pooling,
-        voting and post-processing as in mmdet's two-stage detectors."""
+        voting and post-processing as in mmdet's two-stage detectors; or,
+        after ``optimize_for_inference(fixed_shape_post=True)``, all of it
+        as :meth:`fixed_shape_forward` (unless the samples bring their own
+        proposals)."""
         assert self.with_bbox, 'Bbox head must be implemented.'
+        if self._fixed_shape_post and \
+                batch_data_samples[0].get('proposals', None) is None:
+            return self._predict_fixed_shape(batch_inputs, batch_data_samples,
+                                             rescale)
         dense = self.dense_forward if self.graph_runner is None \
             else self.graph_runner
         # named ranges for torch.profiler (tools/benchmark_detector.py)
@@ -123,7 +214,8 @@ class RFCN(TwoStageDetector):
                                fuse_bn: bool = True,
                                channels_last: bool = True,
                                cuda_graph: Optional[bool] = None,
-                               max_graphs: int = 16) -> 'RFCN':
+                               max_graphs: int = 16,
+                               fixed_shape_post: bool = True) -> 'RFCN':
         """Make :meth:`predict` fast; the model can no longer be trained.
 
         Args:
@@ -137,11 +229,18 @@ class RFCN(TwoStageDetector):
                 Defaults to True.
             channels_last (bool): NHWC layout for the dense stage.
                 Defaults to True.
-            cuda_graph (bool, optional): Replay the dense stage as a CUDA
-                graph per recurring input shape (:class:`CUDAGraphRunner`).
-                Defaults to True when the model is on a GPU.
+            cuda_graph (bool, optional): Replay the dense stage (all of
+                inference with ``fixed_shape_post``) as a CUDA graph per
+                recurring input shape (:class:`CUDAGraphRunner`). Defaults
+                to True when the model is on a GPU.
             max_graphs (int): Input shapes whose graphs are kept at once.
                 Defaults to 16.
+            fixed_shape_post (bool): Run proposals and post-processing as
+                :meth:`fixed_shape_forward`: the same detections as mmdet's
+                code up to the order of equal scores, one host
+                synchronisation per batch. Raises ValueError for test
+                configs it does not reproduce (see
+                :func:`check_fixed_shape_support`). Defaults to True.
 
         Returns:
             RFCN: ``self``, in eval mode.
@@ -156,6 +255,8 @@ class RFCN(TwoStageDetector):
         if cuda_graph and not on_gpu:
             raise ValueError('cuda_graph=True needs the model on a GPU; move '
                              'it there first (model.cuda())')
+        if fixed_shape_post:
+            check_fixed_shape_support(self)
         self.eval()
         dense = [self.backbone, self.rpn_head, self.roi_head]
         if self.with_neck:
@@ -168,13 +269,17 @@ class RFCN(TwoStageDetector):
                 module.to(memory_format=torch.channels_last)
         self._dense_dtype = None if dtype == torch.float32 else dtype
         self._channels_last = channels_last
+        self._fixed_shape_post = fixed_shape_post
+        graphed = self.fixed_shape_forward if fixed_shape_post \
+            else self.dense_forward
         self.graph_runner = CUDAGraphRunner(
-            self.dense_forward, max_graphs=max_graphs) if cuda_graph else None
+            graphed, max_graphs=max_graphs) if cuda_graph else None
         self.inference_mode = dict(
             dtype=str(dtype).replace('torch.', ''),
             fuse_bn=fuse_bn,
             channels_last=channels_last,
-            cuda_graph=cuda_graph)
+            cuda_graph=cuda_graph,
+            fixed_shape_post=fixed_shape_post)
         return self
 
     def loss(self, batch_inputs: Tensor,

@@ -1,16 +1,18 @@
 from collections import Counter
-from typing import Any, Callable, Dict, Hashable, Tuple
+from typing import Any, Callable, Dict, Hashable, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 
 class CUDAGraphRunner:
-    """Run ``fn(inputs)`` by replaying a CUDA graph captured per input shape.
+    """Run ``fn(*inputs)`` by replaying a CUDA graph captured per input
+    shape.
 
     ``fn`` must be free of host synchronisation and of data-dependent shapes
-    (convolutions, normalisation and activations are; NMS is not). Inputs
-    are told apart by (shape, strides, dtype, device, autocast state).
+    (convolutions, normalisation and activations are; mmcv's NMS is not,
+    :func:`rfcn_mm.ops.sorted_nms` is). Inputs are told apart by the
+    (shape, strides, dtype, device) of each tensor and the autocast state.
 
     Test sets hold many image shapes, and a capture costs a few forward
     passes, so graphs go to the shapes that recur: a shape runs eagerly
@@ -27,7 +29,7 @@ class CUDAGraphRunner:
     ``fn`` runs eagerly.
 
     Args:
-        fn (callable): Maps one tensor to a tensor or a nested
+        fn (callable): Maps one or more tensors to a tensor or a nested
             tuple/list/dict of tensors.
         max_graphs (int): Graphs kept at once. Defaults to 16.
         capture_after (int): Sightings of a shape before it is captured.
@@ -55,18 +57,20 @@ class CUDAGraphRunner:
         self.captures = self.replays = self.eager_calls = 0
 
     @staticmethod
-    def _key(inputs: Tensor) -> Hashable:
+    def _key(inputs: Tuple[Tensor, ...]) -> Hashable:
         autocast = torch.is_autocast_enabled('cuda')
-        return (tuple(inputs.shape), inputs.stride(),
-                inputs.dtype, inputs.device, autocast,
-                torch.get_autocast_dtype('cuda') if autocast else None)
+        return tuple(
+            (tuple(t.shape), t.stride(), t.dtype, t.device)
+            for t in inputs) + (autocast, torch.get_autocast_dtype('cuda')
+                                if autocast else None)
 
     @staticmethod
-    def _graphable(inputs: Tensor) -> bool:
-        return inputs.is_cuda and not torch.is_grad_enabled()
+    def _graphable(inputs: Tuple[Tensor, ...]) -> bool:
+        return all(t.is_cuda for t in inputs) and not torch.is_grad_enabled()
 
-    def _capture(self, inputs: Tensor) -> Tuple:
-        static_in = inputs.clone()
+    def _capture(self, inputs: Tuple[Tensor, ...]) -> Tuple:
+        static_in = tuple(t.clone() for t in inputs)
+        device = inputs[0].device
         autocast = torch.is_autocast_enabled('cuda')
         # Autocast's weight-cast cache must not outlive the capture: casts
         # recorded into the graph have to be replayed, not cached.
@@ -75,25 +79,27 @@ class CUDAGraphRunner:
             dtype=torch.get_autocast_dtype('cuda'),
             enabled=autocast,
             cache_enabled=False)
-        side = torch.cuda.Stream(device=inputs.device)
-        side.wait_stream(torch.cuda.current_stream(inputs.device))
+        side = torch.cuda.Stream(device=device)
+        side.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(side), amp:
             for _ in range(self.warmup):
-                self.fn(static_in)
-        torch.cuda.current_stream(inputs.device).wait_stream(side)
+                self.fn(*static_in)
+        torch.cuda.current_stream(device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph), amp:
-            static_out = self.fn(static_in)
+            static_out = self.fn(*static_in)
         return graph, static_in, static_out
 
     @staticmethod
-    def _replay(entry: Tuple, inputs: Tensor) -> Any:
+    def _replay(entry: Tuple, inputs: Tuple[Tensor, ...]) -> Any:
         graph, static_in, static_out = entry
-        static_in.copy_(inputs)
+        for dst, src in zip(static_in, inputs):
+            dst.copy_(src)
         graph.replay()
         return static_out
 
-    def _entry(self, key: Hashable, inputs: Tensor):
+    def _entry(self, key: Hashable, inputs: Tuple[Tensor,
+                                                  ...]) -> Optional[Tuple]:
         """The graph for ``key``, captured now if the policy says so, or
         None to run eagerly."""
         self.seen[key] += 1
@@ -110,12 +116,12 @@ class CUDAGraphRunner:
         self.captures += 1
         return self.graphs[key]
 
-    def __call__(self, inputs: Tensor) -> Any:
+    def __call__(self, *inputs: Tensor) -> Any:
         entry = self._entry(self._key(inputs),
                             inputs) if self._graphable(inputs) else None
         if entry is None:
             self.eager_calls += 1
-            return self.fn(inputs)
+            return self.fn(*inputs)
         self.replays += 1
         return self._replay(entry, inputs)
 

@@ -19,6 +19,8 @@ at::Tensor ps_roi_align_backward(const at::Tensor& grad_output,
                                  int64_t width, int64_t pooled_h,
                                  int64_t pooled_w, double spatial_scale,
                                  int64_t sampling_ratio, bool aligned);
+at::Tensor sorted_nms(const at::Tensor& boxes, const at::Tensor& valid,
+                      double iou_threshold, int64_t max_num);
 
 bool with_cuda() {
 #ifdef RFCN_WITH_CUDA
@@ -49,5 +51,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("height"), py::arg("width"), py::arg("pooled_h"),
         py::arg("pooled_w"), py::arg("spatial_scale"),
         py::arg("sampling_ratio"), py::arg("aligned"));
+  m.def("sorted_nms", &sorted_nms,
+        "greedy NMS of score-sorted boxes, at most max_num kept per image",
+        py::arg("boxes"), py::arg("valid"), py::arg("iou_threshold"),
+        py::arg("max_num"));
   m.def("with_cuda", &with_cuda, "whether the extension has CUDA kernels");
 }
