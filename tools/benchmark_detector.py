@@ -6,9 +6,10 @@ Inference: ms/img at 600x1000, batch 1, random weights, 300 RoIs, for
 R-FCN R-101 k=7 and mmdet's ``faster-rcnn_r50-caffe-c4`` config at depth
 101: float32 as built, then BatchNorm folded + channels_last +
 cudnn.benchmark in float32 and in bfloat16 (R-FCN through
-``RFCN.optimize_for_inference``, whose dense stage is a CUDA graph on a
-GPU; C4 with mmcv's ``fuse_conv_bn`` and bfloat16 autocast). Training:
-ms/iter with OHEM mining from 300 and from 2000 proposals (R-FCN with its
+``RFCN.optimize_for_inference``: fixed-shape proposals and
+post-processing, all of inference one CUDA graph on a GPU; C4 with mmcv's
+``fuse_conv_bn`` and bfloat16 autocast). Training: ms/iter with OHEM
+mining from 300 and from 2000 proposals (R-FCN with its
 RFCNOHEMSampler, C4 with mmdet's OHEMSampler), in float32 and under
 bfloat16 autocast with channels_last.
 Prints a table with the C4/R-FCN ratios. Absolute times only mean something
@@ -139,7 +140,8 @@ def infer_step(name, device, mode):
     ``eager``: float32 as built. ``fused-fp32`` and ``fused-bf16``:
     BatchNorm folded into the convs and channels_last for both detectors;
     R-FCN through ``optimize_for_inference`` (dense stage in that precision,
-    as a CUDA graph on a GPU), C4 under bfloat16 autocast for ``fused-bf16``.
+    all of inference one CUDA graph on a GPU), C4 under bfloat16 autocast
+    for ``fused-bf16``.
     """
     from mmcv.cnn import fuse_conv_bn
     model = build(name, 300, device).eval()
@@ -173,8 +175,8 @@ def infer_ms(name, device, mode, warmup, reps):
 def profile_rfcn(device, warmup, out_file):
     """torch.profiler tables of R-FCN inference, eager float32 and the
     bfloat16 fast mode: where the CPU and the GPU spend the time, with the
-    detector's stages (``rfcn.dense``, ``rfcn.proposals``,
-    ``rfcn.roi_head``) as rows."""
+    detector's stages as rows (eager: ``rfcn.dense``, ``rfcn.proposals``,
+    ``rfcn.roi_head``; fast mode: ``rfcn.fixed_shape``)."""
     from torch.profiler import ProfilerActivity, profile
     activities = [ProfilerActivity.CPU]
     if device == 'cuda':
@@ -277,14 +279,14 @@ def main():
             what = 'bf16 AMP, channels_last' if amp else 'fp32'
             t = {}
             for n in (300, 2000):
-                t[n] = (train_ms('c4', dev, n, w, r, amp),
-                        train_ms('rfcn', dev, n, w, r, amp))
+                t[n] = (train_ms('c4', dev, n, w, r,
+                                 amp), train_ms('rfcn', dev, n, w, r, amp))
                 row(f'training step {what}, OHEM from {n} proposals', *t[n])
             rows.append(f'| training {what}, 2000 / 300 | '
                         f'{t[2000][0] / t[300][0]:.2f} | '
                         f'{t[2000][1] / t[300][1]:.2f} | |')
             train_notes.append(
-                f'training {what}: R-FCN / C4 at 300 proposals '
+                f'Training {what}: R-FCN / C4 at 300 proposals '
                 f'{t[300][1] / t[300][0]:.2f} (goal <= 0.5), R-FCN 2000 / 300 '
                 f'{t[2000][1] / t[300][1]:.2f} (goal <= 1.05).')
     fastest = min(v[1] for v in infer.values())
@@ -293,7 +295,7 @@ def main():
         f'speed-up over C4 at the same precision: '
         f'{min(c / f for c, f in infer.values()):.2f}x to '
         f'{max(c / f for c, f in infer.values()):.2f}x (goal >= 2.5x).'
-    ] + [note[0].upper() + note[1:] for note in train_notes]
+    ] + train_notes
     device = torch.cuda.get_device_name() if dev == 'cuda' else 'CPU'
     table = '\n'.join([f'600x1000, batch 1, random weights, {device}', ''] +
                       rows)

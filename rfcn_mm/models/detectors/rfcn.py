@@ -130,7 +130,7 @@ class RFCN(TwoStageDetector):
             first, in descending score order.
         """
         rpn_cls, rpn_reg, maps = self.dense_forward(batch_inputs)
-        img_hw = img_info[:, :2]
+        img_hw, rescale = img_info[:, :2], img_info[:, 2:]
         proposals, valid = fixed_shape_proposals(self.rpn_head, rpn_cls[0],
                                                  rpn_reg[0],
                                                  self._rpn_priors(rpn_cls[0]),
@@ -139,8 +139,7 @@ class RFCN(TwoStageDetector):
         res = self.roi_head._bbox_forward(ScoreMaps((maps, )), rois)
         return fixed_shape_detections(self.roi_head.bbox_head, rois, valid,
                                       res['cls_score'], res['bbox_pred'],
-                                      img_hw, img_info[:,
-                                                       2:], self.test_cfg.rcnn)
+                                      img_hw, rescale, self.test_cfg.rcnn)
 
     def _predict_fixed_shape(self, batch_inputs: Tensor,
                              batch_data_samples: SampleList,

@@ -41,11 +41,11 @@ def check_fixed_shape_support(detector) -> None:
         problems.append('bbox_head with custom_cls_channels')
     for name, nms in (('test_cfg.rpn.nms', rpn_cfg.get('nms')),
                       ('test_cfg.rcnn.nms', rcnn_cfg.get('nms'))):
+        # any other key (offset, score_threshold, ...) changes mmcv's NMS
         extra = set(nms or {}) - {
             'type', 'iou_threshold', 'class_agnostic', 'split_thr'
         }
-        if not nms or nms.get('type', 'nms') != 'nms' or extra or \
-                nms.get('offset', 0) != 0:
+        if not nms or nms.get('type', 'nms') != 'nms' or extra:
             problems.append(f'{name} must be dict(type=\'nms\', '
                             f'iou_threshold=...), got {nms}')
     if rpn_cfg.get('max_per_img', 0) <= 0:
@@ -64,6 +64,13 @@ def _clip(boxes: Tensor, img_hw: Tensor) -> Tensor:
     w = img_hw[:, 1].view(-1, *([1] * (boxes.dim() - 1)))
     bound = torch.cat([w, h, w, h], dim=-1)
     return torch.minimum(boxes.clamp(min=0), bound)
+
+
+def _take(x: Tensor, idx: Tensor) -> Tensor:
+    """Rows ``idx`` (N, K) of each image of ``x`` (N, M) or (N, M, 4)."""
+    if x.dim() == 3:
+        idx = idx[..., None].expand(-1, -1, x.size(2))
+    return x.gather(1, idx)
 
 
 _CONSTANTS: dict = {}
@@ -138,8 +145,7 @@ def fixed_shape_proposals(rpn_head, cls_score: Tensor, bbox_pred: Tensor,
     scores, order = scores.sort(dim=1, descending=True, stable=True)
     if 0 < nms_pre < scores.size(1):
         scores, order = scores[:, :nms_pre], order[:, :nms_pre]
-    boxes = _decode(rpn_head.bbox_coder, priors[order],
-                    deltas.gather(1, order[..., None].expand(-1, -1, 4)),
+    boxes = _decode(rpn_head.bbox_coder, priors[order], _take(deltas, order),
                     img_hw)
     valid = torch.ones_like(scores, dtype=torch.bool)
     if cfg.get('min_bbox_size', -1) >= 0:
@@ -148,8 +154,7 @@ def fixed_shape_proposals(rpn_head, cls_score: Tensor, bbox_pred: Tensor,
         valid = (w > cfg.min_bbox_size) & (h > cfg.min_bbox_size)
     keep = sorted_nms(boxes, valid, cfg.nms.iou_threshold, cfg.max_per_img)
     kept = keep >= 0
-    proposals = boxes.gather(1, keep.clamp(min=0)[..., None].expand(-1, -1, 4))
-    return proposals * kept[..., None], kept
+    return _take(boxes, keep.clamp(min=0)) * kept[..., None], kept
 
 
 def proposals_to_rois(proposals: Tensor, valid: Tensor) -> Tensor:
@@ -211,9 +216,8 @@ def fixed_shape_detections(bbox_head, rois: Tensor, roi_valid: Tensor,
         dim=1, descending=True, stable=True)[1]
     max_num = cfg.max_per_img if cfg.max_per_img > 0 else scores.size(1)
     keep = sorted_nms(
-        nms_boxes.gather(1, order[..., None].expand(-1, -1, 4)),
-        valid.gather(1, order), cfg.nms.iou_threshold, max_num)
-    kept = keep >= 0
-    idx = order.gather(1, keep.clamp(min=0))
-    return (boxes.gather(1, idx[..., None].expand(-1, -1, 4)),
-            scores.gather(1, idx), labels.gather(1, idx), kept)
+        _take(nms_boxes, order), _take(valid, order), cfg.nms.iou_threshold,
+        max_num)
+    idx = _take(order, keep.clamp(min=0))
+    return (_take(boxes, idx), _take(scores, idx), _take(labels, idx), keep
+            >= 0)
