@@ -48,7 +48,20 @@ for stage in "${stages[@]}"; do
     build)
       step build env FORCE_CUDA=1 \
         TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" \
-        MAX_JOBS="${MAX_JOBS:-16}" "$PY" setup.py build_ext --inplace ;;
+        MAX_JOBS="${MAX_JOBS:-16}" "$PY" setup.py build_ext --inplace
+      # an extension that links libstdc++ statically (seen with a compiler
+      # wrapper other than torch's) dies on its first C++ error: say so
+      step build_throws_cleanly "$PY" -c "
+import torch
+from rfcn_mm.ops._ext_loader import get_ext
+try:
+    get_ext().ps_roi_pool_forward(torch.zeros(1, 27, 4, 4),
+                                  torch.zeros(1, 5), 2, 2, 0.5)
+except RuntimeError:
+    print('C++ errors raise cleanly')"
+      grep -q 'raise cleanly' "$OUT/build_throws_cleanly.log" ||
+        echo "   the extension crashes on C++ errors; rebuild with the" \
+             "compiler torch was built with, e.g. CXX=/usr/bin/g++" ;;
     tests)
       step cuda_tests "$PY" -m pytest tests -m cuda -v -p no:cacheprovider
       step all_tests "$PY" -m pytest tests -q -p no:cacheprovider ;;
