@@ -11,7 +11,9 @@ post-processing, all of inference one CUDA graph on a GPU; C4 with mmcv's
 ``fuse_conv_bn`` and bfloat16 autocast). Training: ms/iter with OHEM
 mining from 300 and from 2000 proposals (R-FCN with its
 RFCNOHEMSampler, C4 with mmdet's OHEMSampler), in float32 and under
-bfloat16 autocast with channels_last.
+bfloat16 autocast with channels_last; R-FCN both with mmdet's target and
+loss code and with ``train_cfg.fixed_shape=True`` (no host
+synchronisation).
 Prints a table with the C4/R-FCN ratios. Absolute times only mean something
 on a GPU. ``--profile FILE`` writes torch.profiler tables of R-FCN's
 inference instead.
@@ -46,7 +48,7 @@ def strip_pretrained(node):
             strip_pretrained(v)
 
 
-def build(name, num_proposals, device):
+def build(name, num_proposals, device, fixed_shape=False):
     import logging
 
     from mmdet.registry import MODELS
@@ -73,6 +75,8 @@ def build(name, num_proposals, device):
             add_gt_as_proposals=True)
         model_cfg.train_cfg.rpn_proposal.update(nms_pre=6000)
     model_cfg.train_cfg.rpn_proposal.max_per_img = num_proposals
+    if fixed_shape:
+        model_cfg.train_cfg.fixed_shape = True
     strip_pretrained(model_cfg)
     model = MODELS.build(model_cfg).to(device)
     model.init_weights()
@@ -206,14 +210,21 @@ def profile_rfcn(device, warmup, out_file):
     print(f'profile written to {out_file}')
 
 
-def train_ms(name, device, num_proposals, warmup, reps, amp=False):
+def train_ms(name,
+             device,
+             num_proposals,
+             warmup,
+             reps,
+             amp=False,
+             fixed_shape=False):
     """Median ms of one SGD step (forward, OHEM, backward, update); with
     ``amp``, under bfloat16 autocast with channels_last (C4's RoIAlign pools
-    in float32: mmcv's kernel has no bfloat16)."""
+    in float32: mmcv's kernel has no bfloat16); with ``fixed_shape``, R-FCN
+    computes its targets and losses with ``train_cfg.fixed_shape=True``."""
     # off: C4's res5 sees a different number of RoIs at every step (as many
     # proposals as survive NMS), and cudnn.benchmark would re-tune each one
     torch.backends.cudnn.benchmark = False
-    model = build(name, num_proposals, device).train()
+    model = build(name, num_proposals, device, fixed_shape).train()
     inputs, samples = batch(device, train=True)
     ctx = nullcontext()
     if amp:
@@ -277,18 +288,24 @@ def main():
     if not args.skip_train:
         for amp in (False, True):
             what = 'bf16 AMP, channels_last' if amp else 'fp32'
-            t = {}
+            t, f = {}, {}
             for n in (300, 2000):
-                t[n] = (train_ms('c4', dev, n, w, r,
-                                 amp), train_ms('rfcn', dev, n, w, r, amp))
+                c4 = train_ms('c4', dev, n, w, r, amp)
+                t[n] = (c4, train_ms('rfcn', dev, n, w, r, amp))
+                f[n] = (c4, train_ms('rfcn', dev, n, w, r, amp, True))
                 row(f'training step {what}, OHEM from {n} proposals', *t[n])
-            rows.append(f'| training {what}, 2000 / 300 | '
-                        f'{t[2000][0] / t[300][0]:.2f} | '
-                        f'{t[2000][1] / t[300][1]:.2f} | |')
-            train_notes.append(
-                f'Training {what}: R-FCN / C4 at 300 proposals '
-                f'{t[300][1] / t[300][0]:.2f} (goal <= 0.5), R-FCN 2000 / 300 '
-                f'{t[2000][1] / t[300][1]:.2f} (goal <= 1.05).')
+                row(
+                    f'training step {what}, OHEM from {n} proposals, '
+                    'R-FCN with fixed-shape losses', *f[n])
+            for label, times in (('', t), (', fixed-shape losses', f)):
+                rows.append(f'| training {what}{label}, 2000 / 300 | '
+                            f'{times[2000][0] / times[300][0]:.2f} | '
+                            f'{times[2000][1] / times[300][1]:.2f} | |')
+                train_notes.append(
+                    f'Training {what}{label}: R-FCN / C4 at 300 proposals '
+                    f'{times[300][1] / times[300][0]:.2f} (goal <= 0.5), '
+                    f'R-FCN 2000 / 300 '
+                    f'{times[2000][1] / times[300][1]:.2f} (goal <= 1.05).')
     fastest = min(v[1] for v in infer.values())
     rows += [
         '', f'Fastest R-FCN mode: {fastest:.2f} ms/img (goal <= 5); '

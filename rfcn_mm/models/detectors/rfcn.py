@@ -1,3 +1,4 @@
+import math
 from typing import List, Optional, Tuple, Union
 
 import torch
@@ -15,6 +16,10 @@ from ..utils import CUDAGraphRunner
 from ..utils.fixed_shape_post import (check_fixed_shape_support,
                                       fixed_shape_detections,
                                       fixed_shape_proposals, proposals_to_rois)
+from ..utils.fixed_shape_train import (check_fixed_shape_train_support,
+                                       pack_ground_truth, rcnn_loss,
+                                       rcnn_slots, rpn_loss, slot_rois,
+                                       targets)
 
 DTYPES = dict(
     float32=torch.float32, float16=torch.float16, bfloat16=torch.bfloat16)
@@ -71,6 +76,9 @@ class RFCN(TwoStageDetector):
         # set by optimize_for_inference on a GPU: replays the dense stage,
         # or all of inference with fixed_shape_post
         self.graph_runner: Optional[CUDAGraphRunner] = None
+        if self.train_cfg is not None and self.train_cfg.get(
+                'fixed_shape', False):
+            check_fixed_shape_train_support(self)
 
     def dense_forward(
             self,
@@ -100,14 +108,25 @@ class RFCN(TwoStageDetector):
         return [out(t) for t in rpn_cls], [out(t) for t in rpn_reg], out(maps)
 
     def _rpn_priors(self, featmap: Tensor) -> Tensor:
-        """The RPN's anchors for a feature map, cached: made outside CUDA
-        graph capture (the anchor generator copies from the host)."""
-        key = (tuple(featmap.shape[-2:]), featmap.device, featmap.dtype)
+        """The RPN's float32 anchors for a feature map, cached: made outside
+        CUDA graph capture (the anchor generator copies from the host)."""
+        return self._rpn_anchor_grid(featmap)[0]
+
+    def _rpn_anchor_grid(self, featmap: Tensor) -> Tuple[Tensor, Tensor]:
+        """The RPN's float32 anchors (H * W * A, 4) for a feature map and the
+        grid row and column (H * W * A, 2) of each, cached."""
+        key = (tuple(featmap.shape[-2:]), featmap.device)
         if key not in self._priors:
-            self._priors[key] = self.rpn_head.prior_generator.grid_priors(
+            priors = self.rpn_head.prior_generator.grid_priors(
                 [featmap.shape[-2:]],
-                dtype=featmap.dtype,
+                dtype=torch.float32,
                 device=featmap.device)[0]
+            h, w = featmap.shape[-2:]
+            loc = torch.arange(
+                priors.size(0), device=featmap.device) // (
+                    priors.size(0) // (h * w))
+            yx = torch.stack([loc // w, loc % w], dim=1).float()
+            self._priors[key] = (priors, yx)
         return self._priors[key]
 
     def fixed_shape_forward(
@@ -281,11 +300,91 @@ class RFCN(TwoStageDetector):
             fixed_shape_post=fixed_shape_post)
         return self
 
+    def fixed_shape_loss(self,
+                         batch_inputs: Tensor,
+                         img_info: Tensor,
+                         gt_boxes: Tensor,
+                         gt_labels: Tensor,
+                         gt_valid: Tensor,
+                         rpn_keys: Optional[Tensor] = None,
+                         rcnn_keys: Optional[Tensor] = None) -> dict:
+        """mmdet's two-stage training losses with shapes that depend on the
+        input shape only (no host synchronisation; see
+        :mod:`rfcn_mm.models.utils.fixed_shape_train`).
+
+        Args:
+            batch_inputs (Tensor): Images of shape (N, 3, H, W).
+            img_info (Tensor): (N, 4) float32 per image: height and width of
+                the image inside the padded batch, and the grid rows and
+                columns of the RPN's map that its padded shape covers.
+            gt_boxes (Tensor): (N, G, 4) ground-truth slots.
+            gt_labels (Tensor): (N, G) int64 labels.
+            gt_valid (Tensor): (N, G) validity of the slots.
+            rpn_keys, rcnn_keys (Tensor, optional): Uniform random keys of
+                the anchors (N, H' * W' * A) and of the RoI slots (N, G + P)
+                that decide the random samples; drawn when not given.
+
+        Returns:
+            dict: The losses and the RoI accuracy under mmdet's names.
+        """
+        x = self.extract_feat(batch_inputs)
+        rpn_cls, rpn_reg = self.rpn_head(x)
+        cls, reg = rpn_cls[0], rpn_reg[0]
+        priors, anchor_yx = self._rpn_anchor_grid(cls)
+        losses = rpn_loss(self.rpn_head, cls, reg, priors, anchor_yx, img_info,
+                          gt_boxes, gt_valid, self.train_cfg.rpn, rpn_keys)
+        proposals, valid = fixed_shape_proposals(self.rpn_head,
+                                                 cls.detach().float(),
+                                                 reg.detach().float(), priors,
+                                                 img_info[:, :2],
+                                                 self.train_cfg.rpn_proposal)
+        roi_head = self.roi_head
+        sampler = roi_head.bbox_sampler
+        priors, gt_inds, pos, neg = rcnn_slots(sampler, gt_boxes, gt_valid,
+                                               proposals, valid,
+                                               roi_head.bbox_assigner,
+                                               rcnn_keys)
+        head = roi_head.bbox_head
+        sampled = pos | neg
+        rois = slot_rois(priors, sampled)
+        res = roi_head._bbox_forward(x, rois)
+        roi_targets = targets(priors, gt_boxes, gt_labels, gt_inds, pos, neg,
+                              head.num_classes, head.bbox_coder,
+                              self.train_cfg.rcnn.get('pos_weight', -1))
+        losses.update(
+            rcnn_loss(head, sampler, res['cls_score'], res['bbox_pred'], rois,
+                      *roi_targets, sampled))
+        return losses
+
+    def loss_inputs(self, batch_inputs: Tensor,
+                    batch_data_samples: SampleList) -> tuple:
+        """The tensors :meth:`fixed_shape_loss` takes, from a batch."""
+        stride_w, stride_h = self.rpn_head.prior_generator.strides[0]
+        info = []
+        for sample in batch_data_samples:
+            h, w = sample.metainfo['img_shape'][:2]
+            pad_h, pad_w = sample.metainfo.get('pad_shape', (h, w))[:2]
+            info.append([
+                h, w,
+                math.ceil(pad_h / stride_h),
+                math.ceil(pad_w / stride_w)
+            ])
+        img_info = torch.tensor(
+            info, dtype=torch.float32, device=batch_inputs.device)
+        return (batch_inputs, img_info,
+                *pack_ground_truth(batch_data_samples, batch_inputs.device))
+
     def loss(self, batch_inputs: Tensor,
              batch_data_samples: SampleList) -> dict:
+        """Training losses: mmdet's ``TwoStageDetector.loss``, or with
+        ``train_cfg.fixed_shape=True`` the same losses from
+        :meth:`fixed_shape_loss`."""
         if self.inference_mode is not None:
             raise RuntimeError(
                 'this R-FCN was prepared for inference by '
                 f'optimize_for_inference({self.inference_mode}) and cannot '
                 'be trained; build the model again to train it')
+        if self.train_cfg.get('fixed_shape', False):
+            return self.fixed_shape_loss(
+                *self.loss_inputs(batch_inputs, batch_data_samples))
         return super().loss(batch_inputs, batch_data_samples)
