@@ -11,9 +11,10 @@ post-processing, all of inference one CUDA graph on a GPU; C4 with mmcv's
 ``fuse_conv_bn`` and bfloat16 autocast). Training: ms/iter with OHEM
 mining from 300 and from 2000 proposals (R-FCN with its
 RFCNOHEMSampler, C4 with mmdet's OHEMSampler), in float32 and under
-bfloat16 autocast with channels_last; R-FCN both with mmdet's target and
-loss code and with ``train_cfg.fixed_shape=True`` (no host
-synchronisation).
+bfloat16 autocast with channels_last; R-FCN with mmdet's target and loss
+code, with ``train_cfg.fixed_shape=True`` (no host synchronisation, every
+shape fixed, so with cudnn.benchmark on), and with ``cuda_graph=True`` too
+(forward and backward replayed as one CUDA graph).
 Prints a table with the C4/R-FCN ratios. Absolute times only mean something
 on a GPU. ``--profile FILE`` writes torch.profiler tables of R-FCN's
 inference instead.
@@ -216,15 +217,22 @@ def train_ms(name,
              warmup,
              reps,
              amp=False,
-             fixed_shape=False):
+             fixed_shape=False,
+             graph=False):
     """Median ms of one SGD step (forward, OHEM, backward, update); with
     ``amp``, under bfloat16 autocast with channels_last (C4's RoIAlign pools
     in float32: mmcv's kernel has no bfloat16); with ``fixed_shape``, R-FCN
-    computes its targets and losses with ``train_cfg.fixed_shape=True``."""
+    computes its targets and losses with ``train_cfg.fixed_shape=True`` and
+    cudnn.benchmark is on; with ``graph`` too, the step is mmengine's
+    ``train_step`` with ``train_cfg.cuda_graph=True`` (data preprocessor and
+    OptimWrapper included, AmpOptimWrapper for ``amp`` on a GPU)."""
     # off: C4's res5 sees a different number of RoIs at every step (as many
-    # proposals as survive NMS), and cudnn.benchmark would re-tune each one
-    torch.backends.cudnn.benchmark = False
+    # proposals as survive NMS), and cudnn.benchmark would re-tune each one;
+    # on for the fixed-shape R-FCN step, whose shapes never change
+    torch.backends.cudnn.benchmark = fixed_shape
     model = build(name, num_proposals, device, fixed_shape).train()
+    if graph:
+        model.train_cfg.cuda_graph = True
     inputs, samples = batch(device, train=True)
     ctx = nullcontext()
     if amp:
@@ -235,6 +243,21 @@ def train_ms(name,
             c4_roi_layers_in_float32(model)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
+    if graph:
+        from mmengine.optim import AmpOptimWrapper, OptimWrapper
+        if amp and device == 'cuda':
+            ctx, wrapper = nullcontext(), AmpOptimWrapper(
+                optimizer=opt, dtype=torch.bfloat16)
+        else:
+            wrapper = OptimWrapper(opt)
+        image = inputs[0, :, :600, :1000].to(torch.uint8)
+
+        def graph_step():
+            with ctx:
+                model.train_step(
+                    dict(inputs=[image], data_samples=samples), wrapper)
+
+        return timeit(graph_step, device, warmup, reps)
 
     def step():
         with ctx:
@@ -288,16 +311,21 @@ def main():
     if not args.skip_train:
         for amp in (False, True):
             what = 'bf16 AMP, channels_last' if amp else 'fp32'
-            t, f = {}, {}
+            t, f, g = {}, {}, {}
             for n in (300, 2000):
                 c4 = train_ms('c4', dev, n, w, r, amp)
                 t[n] = (c4, train_ms('rfcn', dev, n, w, r, amp))
                 f[n] = (c4, train_ms('rfcn', dev, n, w, r, amp, True))
+                g[n] = (c4, train_ms('rfcn', dev, n, w, r, amp, True, True))
                 row(f'training step {what}, OHEM from {n} proposals', *t[n])
                 row(
                     f'training step {what}, OHEM from {n} proposals, '
                     'R-FCN with fixed-shape losses', *f[n])
-            for label, times in (('', t), (', fixed-shape losses', f)):
+                row(
+                    f'training step {what}, OHEM from {n} proposals, '
+                    'R-FCN fixed-shape, one CUDA graph per step', *g[n])
+            for label, times in (('', t), (', fixed-shape losses', f),
+                                 (', fixed-shape + CUDA graph', g)):
                 rows.append(f'| training {what}{label}, 2000 / 300 | '
                             f'{times[2000][0] / times[300][0]:.2f} | '
                             f'{times[2000][1] / times[300][1]:.2f} | |')

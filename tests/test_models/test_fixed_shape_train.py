@@ -13,7 +13,7 @@ from mmengine.structures import InstanceData
 from tiny_rfcn import make_batch, tiny_model_cfg
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from rfcn_mm.models.utils.fixed_shape_train import (max_iou_assign,
+from rfcn_mm.models.utils.fixed_shape_train import (iou, max_iou_assign,
                                                     pack_ground_truth,
                                                     random_sample)
 
@@ -66,8 +66,7 @@ def test_assign_matches_max_iou_assigner(kwargs):
     priors = random_boxes(g, n * m).view(n, m, 4)
     priors[:, 1] = priors[:, 0]  # tied priors: all of them are matched
     prior_valid = torch.rand(n, m, generator=g) > 0.2
-    from mmdet.structures.bbox import bbox_overlaps
-    ours = max_iou_assign(assigner, bbox_overlaps(gts, priors), gt_valid,
+    ours = max_iou_assign(assigner, iou(gts, priors), gt_valid,
                           prior_valid)
     for i, k in enumerate(num_gts):
         keep = prior_valid[i]
@@ -77,6 +76,16 @@ def test_assign_matches_max_iou_assigner(kwargs):
         assert torch.equal(ours[i][keep], ref.gt_inds)
         assert (ours[i][~keep] == -1).all()
     assert (ours > 0).any() and (ours == 0).any()
+
+
+def test_iou_is_mmdets_bbox_overlaps():
+    from mmdet.structures.bbox import bbox_overlaps
+    g = torch.Generator().manual_seed(4)
+    a = random_boxes(g, 3 * 7).view(3, 7, 4)
+    b = random_boxes(g, 3 * 50).view(3, 50, 4)
+    a[0, 0] = torch.tensor([5., 5., 5., 9.])  # zero area
+    b[1, :7] = a[1]  # identical boxes: IoU 1
+    assert torch.equal(iou(a, b), bbox_overlaps(a, b))
 
 
 def keyed_choice(keys):
@@ -183,12 +192,11 @@ def test_random_samples_have_mmdets_sizes():
     x = model.extract_feat(inputs)
     cls = model.rpn_head(x)[0][0]
     priors, _ = model._rpn_anchor_grid(cls)
-    from mmdet.structures.bbox import bbox_overlaps
     gt_boxes, gt_valid = args[2], args[4]
     valid = torch.ones(3, priors.size(0), dtype=torch.bool)
     gt_inds = max_iou_assign(
         model.rpn_head.assigner,
-        bbox_overlaps(gt_boxes, priors[None].expand(3, -1, -1)), gt_valid,
+        iou(gt_boxes, priors[None].expand(3, -1, -1)), gt_valid,
         valid)
     pos, neg = random_sample(model.rpn_head.sampler, gt_inds)
     assert (pos.sum(1) <= 128).all() and (pos.sum(1) > 0)[:2].all()
@@ -199,12 +207,15 @@ def test_random_samples_have_mmdets_sizes():
     assert not torch.equal(neg, neg2)
 
 
+# ops that make a CUDA device wait for the host, and lift_fresh, a tensor
+# made from host data (a copy from the host, which a CUDA graph cannot hold)
 SYNCING = ('nonzero', '_local_scalar_dense', 'unique', 'masked_select',
-           'is_nonzero', 'item')
+           'is_nonzero', 'item', 'lift_fresh')
 
 
 class SyncRecorder(TorchDispatchMode):
-    """Records every op that would make a CUDA device wait for the host."""
+    """Records every op that would make a CUDA device wait for the host or
+    copy from it."""
 
     def __init__(self):
         super().__init__()
@@ -288,3 +299,142 @@ def test_bfloat16_autocast():
     sum(scalar(v) for k, v in ours.items() if 'loss' in k).backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def data_batch(inputs, samples):
+    """What a dataloader gives train_step: uint8 images and samples."""
+    return dict(
+        inputs=[img.to(torch.uint8) for img in inputs],
+        data_samples=copy.deepcopy(samples))
+
+
+def sgd(model):
+    from mmengine.optim import OptimWrapper
+    return OptimWrapper(
+        torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9))
+
+
+def run_steps(model, steps, device='cpu'):
+    model.to(device)
+    wrapper = sgd(model)
+    inputs, samples = batch()
+    logs = [
+        model.train_step(data_batch(inputs, samples), wrapper)
+        for _ in range(steps)
+    ]
+    return logs, {n: p.detach().cpu() for n, p in model.named_parameters()}
+
+
+def test_graph_train_step_runs_eagerly_off_gpu_and_updates_as_mmengine():
+    """On the CPU, train_cfg.cuda_graph=True takes the project's train_step
+    (runner, loss scaling, counting, optimizer step), which must update the
+    weights exactly as mmengine's own train_step does."""
+    ref_logs, ref = run_steps(build(fixed_shape=True), 3)
+    model = build(fixed_shape=True)
+    model.train_cfg['cuda_graph'] = True
+    logs, ours = run_steps(model, 3)
+    assert model.train_graph_runner.eager_calls == 3
+    for a, b in zip(ref_logs, logs):
+        assert a.keys() == b.keys()
+        for k in a:
+            torch.testing.assert_close(b[k], a[k], msg=k)
+    for n in ref:
+        torch.testing.assert_close(ours[n], ref[n], msg=n)
+
+
+class FakeGraph:
+    """Stands in for a captured graph on the CPU. A replay recomputes the
+    gradients into the tensors the capture produced, adding to them where
+    the capture found a gradient already there (as a recorded accumulation
+    would), and leaves every ``.grad`` attribute as it was, as a real
+    replay does."""
+
+    def __init__(self, fn, params, static_in):
+        self.fn, self.params, self.static_in = fn, params, static_in
+        self.adds = [p.grad is not None for p in params]
+        self.out = dict(fn(*static_in))
+        self.grads = [p.grad for p in params]
+
+    def replay(self):
+        held = [p.grad for p in self.params]
+        for p in self.params:
+            p.grad = None
+        out = self.fn(*self.static_in)
+        for p, g, add in zip(self.params, self.grads, self.adds):
+            g.add_(p.grad) if add else g.copy_(p.grad)
+        for p, grad in zip(self.params, held):
+            p.grad = grad
+        self.out.update(out)
+
+
+def test_train_graph_runner_leaves_gradients_as_autograd_would():
+    from rfcn_mm.models.utils import TrainGraphRunner
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 2)
+    params = list(net.parameters())
+
+    def step(x):
+        loss = net(x).square().sum()
+        loss.backward()
+        return dict(loss=loss.detach())
+
+    def warm_up(self, static_in, amp):
+        for _ in range(self.warmup):
+            step(*static_in)
+
+    def record(self, static_in, amp):
+        graph = FakeGraph(step, params, static_in)
+        return graph, graph.out
+
+    runner = TrainGraphRunner(step, params, capture_after=1)
+    xs = [torch.randn(4, 3) for _ in range(4)]
+    always = staticmethod(lambda inputs: True)
+    with mock.patch.object(TrainGraphRunner, '_graphable', always), \
+            mock.patch.object(TrainGraphRunner, '_warm_up', warm_up), \
+            mock.patch.object(TrainGraphRunner, '_record', record):
+        got = []
+        net.zero_grad(set_to_none=True)
+        runner(xs[0])
+        got.append([p.grad.clone() for p in params])  # set
+        runner(xs[1])
+        got.append([p.grad.clone() for p in params])  # accumulated
+        net.zero_grad(set_to_none=False)
+        runner(xs[2])
+        got.append([p.grad.clone() for p in params])  # added to zeros
+        net.zero_grad(set_to_none=True)
+        runner(xs[3])
+        got.append([p.grad.clone() for p in params])
+    assert runner.replays == 4 and runner.captures == 1
+    want = []
+    for i, x in enumerate(xs):
+        if i != 1:
+            net.zero_grad(set_to_none=True)
+        step(x)
+        want.append([p.grad.clone() for p in params])
+    for g, w in zip(got, want):
+        for a, b in zip(g, w):
+            torch.testing.assert_close(a, b)
+
+
+def test_cuda_graph_needs_fixed_shape():
+    cfg = tiny_model_cfg()
+    cfg.train_cfg.cuda_graph = True
+    with pytest.raises(ValueError, match='needs train_cfg.fixed_shape'):
+        MODELS.build(cfg)
+
+
+@pytest.mark.cuda
+def test_cuda_graph_training_matches_eager_on_gpu():
+    """Every sample taken (no randomness), so replayed steps must update the
+    weights as eager steps do."""
+    ref_logs, ref = run_steps(build(fixed_shape=True), 4, 'cuda')
+    model = build(fixed_shape=True)
+    model.train_cfg['cuda_graph'] = True
+    logs, ours = run_steps(model, 4, 'cuda')
+    runner = model.train_graph_runner
+    assert runner.captures == 1 and runner.replays == 3, runner
+    for a, b in zip(ref_logs, logs):
+        for k in a:
+            torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)
+    for n in ref:
+        torch.testing.assert_close(ours[n], ref[n], rtol=1e-4, atol=1e-6)

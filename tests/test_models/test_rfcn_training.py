@@ -1,3 +1,4 @@
+import pytest
 import torch
 from mmdet.structures.bbox import bbox_overlaps
 from tiny_rfcn import build_tiny, make_batch
@@ -30,9 +31,11 @@ def test_golden_losses_at_a_fixed_seed():
         assert abs(value.item() - expected) <= 1e-4 * max(1, expected), key
 
 
-def test_overfits_one_batch_and_recovers_its_boxes():
+@pytest.mark.parametrize('fixed_shape', [False, True])
+def test_overfits_one_batch_and_recovers_its_boxes(fixed_shape):
     torch.manual_seed(0)
     model = build_tiny(k=3)
+    model.train_cfg['fixed_shape'] = fixed_shape
     inputs, samples = make_batch(num_imgs=1, size=(128, 160), seed=3)
     gt = samples[0].gt_instances
     # paint each box in its class's channel so there is something to find

@@ -1,5 +1,5 @@
 import math
-from typing import List, Optional, Tuple, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 import torch
 from mmcv.cnn import fuse_conv_bn
@@ -12,7 +12,7 @@ from torch import Tensor
 from torch.profiler import record_function
 
 from ..roi_heads.ps_roi_head import ScoreMaps
-from ..utils import CUDAGraphRunner
+from ..utils import CUDAGraphRunner, TrainGraphRunner
 from ..utils.fixed_shape_post import (check_fixed_shape_support,
                                       fixed_shape_detections,
                                       fixed_shape_proposals, proposals_to_rois)
@@ -76,6 +76,14 @@ class RFCN(TwoStageDetector):
         # set by optimize_for_inference on a GPU: replays the dense stage,
         # or all of inference with fixed_shape_post
         self.graph_runner: Optional[CUDAGraphRunner] = None
+        # replays forward + backward of training steps (train_cfg.cuda_graph)
+        self.train_graph_runner: Optional[TrainGraphRunner] = None
+        if self.train_cfg is not None and self.train_cfg.get(
+                'cuda_graph',
+                False) and not self.train_cfg.get('fixed_shape', False):
+            raise ValueError('train_cfg.cuda_graph=True needs '
+                             'train_cfg.fixed_shape=True: mmdet\'s target '
+                             'code reads values back to the host')
         if self.train_cfg is not None and self.train_cfg.get(
                 'fixed_shape', False):
             check_fixed_shape_train_support(self)
@@ -373,6 +381,61 @@ class RFCN(TwoStageDetector):
             info, dtype=torch.float32, device=batch_inputs.device)
         return (batch_inputs, img_info,
                 *pack_ground_truth(batch_data_samples, batch_inputs.device))
+
+    def _loss_and_backward(self, optim_wrapper) -> Callable:
+        """The step :class:`TrainGraphRunner` replays: fixed-shape losses,
+        backward of their sum (scaled by the wrapper's AMP loss scaler, if
+        any), the losses detached."""
+        scaler = getattr(optim_wrapper, 'loss_scaler', None)
+
+        def step(*inputs: Tensor) -> dict:
+            losses = self.fixed_shape_loss(*inputs)
+            total = sum(
+                sum(v) if isinstance(v, list) else v
+                for k, v in losses.items() if 'loss' in k)
+            (total if scaler is None else scaler.scale(total)).backward()
+            return {
+                k: [t.detach()
+                    for t in v] if isinstance(v, list) else v.detach()
+                for k, v in losses.items()
+            }
+
+        return step
+
+    def train_step(self, data, optim_wrapper) -> dict:
+        """mmengine's ``BaseModel.train_step``; with
+        ``train_cfg.cuda_graph=True`` (and ``fixed_shape=True``), forward and
+        backward replay as one CUDA graph per recurring input shape
+        (:class:`TrainGraphRunner`, up to ``train_cfg.max_graphs``, default
+        4) and the optimizer steps eagerly on the gradients they leave.
+        Single-process training only: under DistributedDataParallel mmengine
+        calls the wrapper's own ``train_step`` and this one is not used."""
+        if not (self.train_cfg and self.train_cfg.get('cuda_graph', False)):
+            return super().train_step(data, optim_wrapper)
+        if getattr(optim_wrapper, '_accumulative_counts', 1) != 1:
+            raise ValueError('train_cfg.cuda_graph=True does not support '
+                             'optim_wrapper.accumulative_counts > 1 (the '
+                             'loss factor would be frozen into the graph)')
+        with optim_wrapper.optim_context(self):
+            data = self.data_preprocessor(data, True)
+            inputs = self.loss_inputs(data['inputs'], data['data_samples'])
+            if self.train_graph_runner is None:
+                self.train_graph_runner = TrainGraphRunner(
+                    self._loss_and_backward(optim_wrapper),
+                    [p for p in self.parameters() if p.requires_grad],
+                    max_graphs=self.train_cfg.get('max_graphs', 4))
+            losses = self.train_graph_runner(*inputs)
+        # clones: the graph's outputs are overwritten at the next replay
+        losses = {
+            k: [t.clone() for t in v] if isinstance(v, list) else v.clone()
+            for k, v in losses.items()
+        }
+        _, log_vars = self.parse_losses(losses)
+        optim_wrapper._inner_count += 1  # what OptimWrapper.backward counts
+        if optim_wrapper.should_update():
+            optim_wrapper.step()
+            optim_wrapper.zero_grad()
+        return log_vars
 
     def loss(self, batch_inputs: Tensor,
              batch_data_samples: SampleList) -> dict:

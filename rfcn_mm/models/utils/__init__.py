@@ -1,3 +1,3 @@
-from .cuda_graph import CUDAGraphRunner
+from .cuda_graph import CUDAGraphRunner, TrainGraphRunner
 
-__all__ = ['CUDAGraphRunner']
+__all__ = ['CUDAGraphRunner', 'TrainGraphRunner']

@@ -70,25 +70,38 @@ class CUDAGraphRunner:
 
     def _capture(self, inputs: Tuple[Tensor, ...]) -> Tuple:
         static_in = tuple(t.clone() for t in inputs)
-        device = inputs[0].device
-        autocast = torch.is_autocast_enabled('cuda')
         # Autocast's weight-cast cache must not outlive the capture: casts
         # recorded into the graph have to be replayed, not cached.
+        autocast = torch.is_autocast_enabled('cuda')
         amp = torch.autocast(
             'cuda',
             dtype=torch.get_autocast_dtype('cuda'),
             enabled=autocast,
             cache_enabled=False)
+        self._warm_up(static_in, amp)
+        self._before_record()
+        graph, static_out = self._record(static_in, amp)
+        return graph, static_in, static_out
+
+    def _warm_up(self, static_in: Tuple[Tensor, ...], amp) -> None:
+        """Run ``fn`` on a side stream before capturing it."""
+        device = static_in[0].device
         side = torch.cuda.Stream(device=device)
         side.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(side), amp:
             for _ in range(self.warmup):
                 self.fn(*static_in)
         torch.cuda.current_stream(device).wait_stream(side)
+
+    def _before_record(self) -> None:
+        """Called between the warm-up and the capture."""
+
+    def _record(self, static_in: Tuple[Tensor, ...], amp) -> Tuple:
+        """Capture ``fn`` on ``static_in``: (graph, static outputs)."""
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph), amp:
             static_out = self.fn(*static_in)
-        return graph, static_in, static_out
+        return graph, static_out
 
     @staticmethod
     def _replay(entry: Tuple, inputs: Tuple[Tensor, ...]) -> Any:
@@ -129,3 +142,74 @@ class CUDAGraphRunner:
         return (f'{type(self).__name__}(graphs={len(self.graphs)}, '
                 f'captures={self.captures}, replays={self.replays}, '
                 f'eager_calls={self.eager_calls})')
+
+
+class TrainGraphRunner(CUDAGraphRunner):
+    """Run a training step's forward and backward, ``fn(*inputs)``, by
+    replaying a CUDA graph captured per input shape.
+
+    ``fn`` computes the losses, calls ``backward`` on their (scaled) sum
+    itself and returns the losses detached; it must be free of host
+    synchronisation and data-dependent shapes (:meth:`RFCN.fixed_shape_loss`
+    is). Graphs are kept and reused as by :class:`CUDAGraphRunner`.
+
+    The gradients a graph computes live in its memory. After each replay
+    every parameter's ``.grad`` holds them as eager autograd would leave
+    it: set when it was None, added to it otherwise, so zeroing, clipping,
+    loss scaling and gradient accumulation behave as usual. With gradients
+    disabled, or for inputs that are not on a GPU, ``fn`` runs eagerly.
+
+    Args:
+        fn (callable): The step, see above.
+        params (list[Tensor]): The parameters whose gradients ``fn``
+            computes.
+        max_graphs (int): Graphs kept at once; each holds the activation
+            memory of one step. Defaults to 4.
+        capture_after (int): Sightings of a shape before it is captured.
+            Defaults to 2.
+        warmup (int): Side-stream steps right before a capture (their
+            gradients are discarded). Defaults to 2.
+    """
+
+    def __init__(self,
+                 fn: Callable[..., Any],
+                 params,
+                 max_graphs: int = 4,
+                 capture_after: int = 2,
+                 warmup: int = 2) -> None:
+        super().__init__(fn, max_graphs, capture_after, warmup)
+        self.params = list(params)
+
+    @staticmethod
+    def _graphable(inputs: Tuple[Tensor, ...]) -> bool:
+        return all(t.is_cuda for t in inputs) and torch.is_grad_enabled()
+
+    def _capture(self, inputs: Tuple[Tensor, ...]) -> Tuple:
+        held = [p.grad for p in self.params]
+        graph, static_in, static_out = super()._capture(inputs)
+        grads = [p.grad for p in self.params]
+        for p, grad in zip(self.params, held):
+            p.grad = grad
+        return graph, static_in, static_out, grads
+
+    def _before_record(self) -> None:
+        # the capture starts from no gradient (the warm-up leaves some), so
+        # the graph allocates its own and writes them whole at every replay
+        # instead of adding to them
+        for p in self.params:
+            p.grad = None
+
+    def _replay(self, entry: Tuple, inputs: Tuple[Tensor, ...]) -> Any:
+        graph, static_in, static_out, grads = entry
+        for p, grad in zip(self.params, grads):
+            if p.grad is grad and grad is not None:
+                p.grad = grad.clone()  # still held from the last replay
+        out = super()._replay((graph, static_in, static_out), inputs)
+        for p, grad in zip(self.params, grads):
+            if grad is None:
+                continue
+            if p.grad is None:
+                p.grad = grad
+            else:
+                p.grad.add_(grad)
+        return out

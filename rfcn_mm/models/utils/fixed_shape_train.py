@@ -24,7 +24,7 @@ from mmdet.models.losses import L1Loss, SmoothL1Loss, l1_loss, smooth_l1_loss
 from mmdet.models.task_modules.assigners import MaxIoUAssigner
 from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
 from mmdet.models.task_modules.samplers import RandomSampler
-from mmdet.structures.bbox import bbox_overlaps, get_box_tensor
+from mmdet.structures.bbox import get_box_tensor
 from torch import Tensor
 
 from rfcn_mm.ops import sorted_nms
@@ -165,6 +165,22 @@ def max_iou_assign(assigner: MaxIoUAssigner, overlaps: Tensor,
     inds = torch.where(
         gt_valid.any(1, keepdim=True), inds, torch.zeros_like(inds))
     return inds.masked_fill(~prior_valid, -1)
+
+
+def iou(gts: Tensor, priors: Tensor) -> Tensor:
+    """(N, G, M) IoU of (N, G, 4) and (N, M, 4) boxes: mmdet's
+    ``bbox_overlaps`` (mode ``'iou'``, eps 1e-6), operation for operation,
+    without its host-made ``eps`` tensor (a copy from the host cannot be
+    captured in a CUDA graph)."""
+    area1 = (gts[..., 2] - gts[..., 0]) * (gts[..., 3] - gts[..., 1])
+    area2 = (priors[..., 2] - priors[..., 0]) * (
+        priors[..., 3] - priors[..., 1])
+    lt = torch.max(gts[..., :, None, :2], priors[..., None, :, :2])
+    rb = torch.min(gts[..., :, None, 2:], priors[..., None, :, 2:])
+    wh = (rb - lt).clamp(min=0)
+    overlap = wh[..., 0] * wh[..., 1]
+    union = area1[..., None] + area2[..., None, :] - overlap
+    return overlap / union.clamp(min=1e-6)
 
 
 def _rank(keys: Tensor, mask: Tensor) -> Tensor:
@@ -310,7 +326,7 @@ def rpn_loss(rpn_head,
             (priors[None, :, 3] < h + border)
     all_priors = priors[None].expand(n, -1, -1)
     gt_inds = max_iou_assign(rpn_head.assigner,
-                             bbox_overlaps(gt_boxes, all_priors), gt_valid,
+                             iou(gt_boxes, all_priors), gt_valid,
                              valid)
     pos, neg = random_sample(rpn_head.sampler, gt_inds, keys)
     # the RPN's ground truth has label 0
@@ -353,7 +369,7 @@ def rcnn_slots(sampler,
         tuple[Tensor, Tensor, Tensor, Tensor]: priors (N, M, 4), gt_inds
         (N, M), sampled positives and negatives (N, M).
     """
-    gt_inds = max_iou_assign(assigner, bbox_overlaps(gt_boxes, proposals),
+    gt_inds = max_iou_assign(assigner, iou(gt_boxes, proposals),
                              gt_valid, proposal_valid)
     priors = proposals
     if sampler.add_gt_as_proposals:
@@ -409,7 +425,8 @@ def rcnn_loss(bbox_head, sampler, cls_score: Tensor, bbox_pred: Tensor,
     bbox_weights = bbox_weights.view(-1, 4)
     if not bbox_head.reg_class_agnostic:
         cls = labels.clamp(max=bbox_head.num_classes - 1)
-        bbox_pred = bbox_pred.view(n * m, -1, 4)[torch.arange(n * m), cls]
+        rows = torch.arange(n * m, device=cls.device)
+        bbox_pred = bbox_pred.view(n * m, -1, 4)[rows, cls]
     if not hasattr(sampler, 'select'):
         avg_cls = (label_weights > 0).sum().float().clamp(min=1.)
         loss_cls = bbox_head.loss_cls(
