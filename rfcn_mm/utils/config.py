@@ -42,14 +42,18 @@ def check_override_keys(cfg: Config, keys: Iterable[str]) -> None:
                            f'config ("{parent}" is not a key){hint}')
         # a new leaf under an existing dict is allowed, unless it looks like
         # a typo of a key that is already there
+        # (leaf names compared: a long shared parent path would make any
+        # two siblings look alike)
         siblings = [
-            k for k in known
+            k.rsplit('.', 1)[-1] for k in known
             if (k.rsplit('.', 1)[0] if '.' in k else '') == parent
         ]
-        close = difflib.get_close_matches(key, siblings, n=1, cutoff=0.8)
+        leaf = key.rsplit('.', 1)[-1]
+        close = difflib.get_close_matches(leaf, siblings, n=1, cutoff=0.8)
         if close:
+            near = f'{parent}.{close[0]}' if parent else close[0]
             raise KeyError(f'--cfg-options key "{key}" does not exist in the '
-                           f'config; did you mean "{close[0]}"?')
+                           f'config; did you mean "{near}"?')
 
 
 def load_config(path: str,

@@ -261,11 +261,13 @@ def test_unsupported_training_is_named():
     cfg.train_cfg.fixed_shape = True
     cfg.train_cfg.rpn.assigner.ignore_iof_thr = 0.5
     cfg.roi_head.bbox_head.loss_bbox = dict(type='GIoULoss')
+    cfg.train_cfg.rpn_proposal.max_per_img = -1
     with pytest.raises(ValueError) as err:
         MODELS.build(cfg)
     msg = str(err.value)
     assert 'train_cfg.rpn.assigner: ignore_iof_thr' in msg
     assert 'roi_head.bbox_head.loss_bbox must be SmoothL1Loss' in msg
+    assert 'rpn_proposal.max_per_img must be positive' in msg
 
 
 @pytest.mark.cuda

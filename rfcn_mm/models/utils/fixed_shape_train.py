@@ -77,6 +77,8 @@ def check_fixed_shape_train_support(detector) -> None:
     if type(sampler) is not RandomSampler and not hasattr(sampler, 'select'):
         problems.append('train_cfg.rcnn.sampler must be RandomSampler or '
                         'RFCNOHEMSampler')
+    if detector.train_cfg.rpn_proposal.get('max_per_img', 0) <= 0:
+        problems.append('train_cfg.rpn_proposal.max_per_img must be positive')
     nms = detector.train_cfg.rpn_proposal.get('nms') or {}
     if nms.get('type', 'nms') != 'nms' or set(nms) - {
             'type', 'iou_threshold', 'class_agnostic', 'split_thr'
