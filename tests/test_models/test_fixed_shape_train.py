@@ -310,15 +310,17 @@ def data_batch(inputs, samples):
         data_samples=copy.deepcopy(samples))
 
 
-def sgd(model):
-    from mmengine.optim import OptimWrapper
-    return OptimWrapper(
-        torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9))
+def sgd(model, amp=False):
+    from mmengine.optim import AmpOptimWrapper, OptimWrapper
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    if amp:
+        return AmpOptimWrapper(optimizer=opt, dtype=torch.bfloat16)
+    return OptimWrapper(opt)
 
 
-def run_steps(model, steps, device='cpu'):
+def run_steps(model, steps, device='cpu', amp=False):
     model.to(device)
-    wrapper = sgd(model)
+    wrapper = sgd(model, amp)
     inputs, samples = batch()
     logs = [
         model.train_step(data_batch(inputs, samples), wrapper)
@@ -426,13 +428,15 @@ def test_cuda_graph_needs_fixed_shape():
 
 
 @pytest.mark.cuda
-def test_cuda_graph_training_matches_eager_on_gpu():
+@pytest.mark.parametrize('amp', [False, True])
+def test_cuda_graph_training_matches_eager_on_gpu(amp):
     """Every sample taken (no randomness), so replayed steps must update the
-    weights as eager steps do."""
-    ref_logs, ref = run_steps(build(fixed_shape=True), 4, 'cuda')
+    weights as eager steps do, also under AMP (AmpOptimWrapper, bfloat16,
+    its loss scaler inside the graph)."""
+    ref_logs, ref = run_steps(build(fixed_shape=True), 4, 'cuda', amp)
     model = build(fixed_shape=True)
     model.train_cfg['cuda_graph'] = True
-    logs, ours = run_steps(model, 4, 'cuda')
+    logs, ours = run_steps(model, 4, 'cuda', amp)
     runner = model.train_graph_runner
     assert runner.captures == 1 and runner.replays == 3, runner
     for a, b in zip(ref_logs, logs):
