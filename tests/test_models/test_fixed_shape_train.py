@@ -66,8 +66,7 @@ def test_assign_matches_max_iou_assigner(kwargs):
     priors = random_boxes(g, n * m).view(n, m, 4)
     priors[:, 1] = priors[:, 0]  # tied priors: all of them are matched
     prior_valid = torch.rand(n, m, generator=g) > 0.2
-    ours = max_iou_assign(assigner, iou(gts, priors), gt_valid,
-                          prior_valid)
+    ours = max_iou_assign(assigner, iou(gts, priors), gt_valid, prior_valid)
     for i, k in enumerate(num_gts):
         keep = prior_valid[i]
         ref = assigner.assign(
@@ -194,10 +193,9 @@ def test_random_samples_have_mmdets_sizes():
     priors, _ = model._rpn_anchor_grid(cls)
     gt_boxes, gt_valid = args[2], args[4]
     valid = torch.ones(3, priors.size(0), dtype=torch.bool)
-    gt_inds = max_iou_assign(
-        model.rpn_head.assigner,
-        iou(gt_boxes, priors[None].expand(3, -1, -1)), gt_valid,
-        valid)
+    gt_inds = max_iou_assign(model.rpn_head.assigner,
+                             iou(gt_boxes, priors[None].expand(3, -1, -1)),
+                             gt_valid, valid)
     pos, neg = random_sample(model.rpn_head.sampler, gt_inds)
     assert (pos.sum(1) <= 128).all() and (pos.sum(1) > 0)[:2].all()
     assert ((pos | neg).sum(1) == 256).all()
@@ -444,3 +442,27 @@ def test_cuda_graph_training_matches_eager_on_gpu(amp):
             torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)
     for n in ref:
         torch.testing.assert_close(ours[n], ref[n], rtol=1e-4, atol=1e-6)
+
+
+def test_bucket_pad_gives_few_batch_shapes():
+    from mmdet.structures import DetDataSample
+
+    from rfcn_mm.models import BatchBucketPad
+    pad = MODELS.build(
+        dict(type='BatchBucketPad', sizes=[(1008, 608), (608, 1008)]))
+    assert isinstance(pad, BatchBucketPad)
+    for (h, w), want in [((600, 1000), (608, 1008)), ((608, 800), (608, 1008)),
+                         ((1000, 592), (1008, 608)),
+                         ((1008, 608), (1008, 608)),
+                         ((1024, 608), (1024, 608))]:  # too large: kept
+        inputs = torch.rand(2, 3, h, w)
+        samples = [DetDataSample(metainfo=dict(img_shape=(h, w)))]
+        out, samples = pad(inputs, samples)
+        assert tuple(out.shape[-2:]) == want
+        assert torch.equal(out[..., :h, :w], inputs)
+        if want != (h, w):
+            assert (out[..., h:, :] == 0).all() and (out[..., w:] == 0).all()
+            assert samples[0].batch_input_shape == want
+            assert samples[0].pad_shape == want
+    with pytest.raises(ValueError, match='sizes must be'):
+        BatchBucketPad(sizes=[(0, 10)])

@@ -1,0 +1,3 @@
+from .batch_bucket_pad import BatchBucketPad
+
+__all__ = ['BatchBucketPad']
