@@ -384,21 +384,15 @@ class RFCN(TwoStageDetector):
 
     def _loss_and_backward(self, optim_wrapper) -> Callable:
         """The step :class:`TrainGraphRunner` replays: fixed-shape losses,
-        backward of their sum (scaled by the wrapper's AMP loss scaler, if
-        any), the losses detached."""
+        summed by mmengine's ``parse_losses``, backward of the sum (scaled
+        by the wrapper's AMP loss scaler, if any); returns the log
+        variables detached."""
         scaler = getattr(optim_wrapper, 'loss_scaler', None)
 
         def step(*inputs: Tensor) -> dict:
-            losses = self.fixed_shape_loss(*inputs)
-            total = sum(
-                sum(v) if isinstance(v, list) else v
-                for k, v in losses.items() if 'loss' in k)
+            total, log_vars = self.parse_losses(self.fixed_shape_loss(*inputs))
             (total if scaler is None else scaler.scale(total)).backward()
-            return {
-                k: [t.detach()
-                    for t in v] if isinstance(v, list) else v.detach()
-                for k, v in losses.items()
-            }
+            return {k: v.detach() for k, v in log_vars.items()}
 
         return step
 
@@ -424,13 +418,11 @@ class RFCN(TwoStageDetector):
                     self._loss_and_backward(optim_wrapper),
                     [p for p in self.parameters() if p.requires_grad],
                     max_graphs=self.train_cfg.get('max_graphs', 4))
-            losses = self.train_graph_runner(*inputs)
-        # clones: the graph's outputs are overwritten at the next replay
-        losses = {
-            k: [t.clone() for t in v] if isinstance(v, list) else v.clone()
-            for k, v in losses.items()
-        }
-        _, log_vars = self.parse_losses(losses)
+            # clones: the graph's outputs are overwritten at the next replay
+            log_vars = {
+                k: v.clone()
+                for k, v in self.train_graph_runner(*inputs).items()
+            }
         optim_wrapper._inner_count += 1  # what OptimWrapper.backward counts
         if optim_wrapper.should_update():
             optim_wrapper.step()
@@ -447,7 +439,7 @@ class RFCN(TwoStageDetector):
                 'this R-FCN was prepared for inference by '
                 f'optimize_for_inference({self.inference_mode}) and cannot '
                 'be trained; build the model again to train it')
-        if self.train_cfg.get('fixed_shape', False):
+        if self.train_cfg and self.train_cfg.get('fixed_shape', False):
             return self.fixed_shape_loss(
                 *self.loss_inputs(batch_inputs, batch_data_samples))
         return super().loss(batch_inputs, batch_data_samples)
