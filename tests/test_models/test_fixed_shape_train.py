@@ -466,3 +466,15 @@ def test_bucket_pad_gives_few_batch_shapes():
             assert samples[0].pad_shape == want
     with pytest.raises(ValueError, match='sizes must be'):
         BatchBucketPad(sizes=[(0, 10)])
+
+
+def test_image_without_inside_anchors_is_refused_as_mmdet_does():
+    """tiny anchors are at least 16 px (scale 2 x stride 16 x ratio 0.5):
+    none lies inside a 12 x 200 image."""
+    model = build(fixed_shape=True)
+    inputs, samples = make_batch(num_imgs=1, size=(12, 200))
+    with pytest.raises(ValueError, match='no RPN anchor lies inside'):
+        model.loss(inputs, samples)
+    model.train_cfg['fixed_shape'] = False
+    with pytest.raises(ValueError, match='no valid anchor inside'):
+        model.loss(inputs, samples)

@@ -73,6 +73,7 @@ class RFCN(TwoStageDetector):
         self._channels_last = False
         self._fixed_shape_post = False
         self._priors: dict = {}  # RPN anchors per (feature size, device)
+        self._anchor_checks: set = set()  # image shapes with inside anchors
         # set by optimize_for_inference on a GPU: replays the dense stage,
         # or all of inference with fixed_shape_post
         self.graph_runner: Optional[CUDAGraphRunner] = None
@@ -372,15 +373,34 @@ class RFCN(TwoStageDetector):
         for sample in batch_data_samples:
             h, w = sample.metainfo['img_shape'][:2]
             pad_h, pad_w = sample.metainfo.get('pad_shape', (h, w))[:2]
-            info.append([
-                h, w,
-                math.ceil(pad_h / stride_h),
-                math.ceil(pad_w / stride_w)
-            ])
+            rows, cols = math.ceil(pad_h / stride_h), math.ceil(pad_w /
+                                                                stride_w)
+            self._check_anchors_inside(h, w, rows, cols)
+            info.append([h, w, rows, cols])
         img_info = torch.tensor(
             info, dtype=torch.float32, device=batch_inputs.device)
         return (batch_inputs, img_info,
                 *pack_ground_truth(batch_data_samples, batch_inputs.device))
+
+    def _check_anchors_inside(self, h: int, w: int, rows: int,
+                              cols: int) -> None:
+        """mmdet's error for an image that no RPN anchor fits in (with
+        ``train_cfg.rpn.allowed_border``), checked on the host from the
+        image's shape, once per shape."""
+        border = self.train_cfg.rpn.get('allowed_border', -1)
+        key = (h, w, rows, cols, border)
+        if border < 0 or key in self._anchor_checks:
+            return
+        anchors = self.rpn_head.prior_generator.grid_priors([(rows, cols)],
+                                                            device='cpu')[0]
+        if not ((anchors[:, 0] >= -border) & (anchors[:, 1] >= -border) &
+                (anchors[:, 2] < w + border) &
+                (anchors[:, 3] < h + border)).any():
+            raise ValueError(
+                f'no RPN anchor lies inside an image of {h}x{w} pixels '
+                f'(train_cfg.rpn.allowed_border={border}); check the image '
+                'size and anchor sizes, or set allowed_border to -1')
+        self._anchor_checks.add(key)
 
     def _loss_and_backward(self, optim_wrapper) -> Callable:
         """The step :class:`TrainGraphRunner` replays: fixed-shape losses,
