@@ -17,7 +17,7 @@ shape fixed, so with cudnn.benchmark on), and with ``cuda_graph=True`` too
 (forward and backward replayed as one CUDA graph).
 Prints a table with the C4/R-FCN ratios. Absolute times only mean something
 on a GPU. ``--profile FILE`` writes torch.profiler tables of R-FCN's
-inference instead.
+inference and training steps instead.
 """
 import argparse
 import copy
@@ -179,16 +179,26 @@ def infer_ms(name, device, mode, warmup, reps):
 
 def profile_rfcn(device, warmup, out_file):
     """torch.profiler tables of R-FCN inference, eager float32 and the
-    bfloat16 fast mode: where the CPU and the GPU spend the time, with the
-    detector's stages as rows (eager: ``rfcn.dense``, ``rfcn.proposals``,
-    ``rfcn.roi_head``; fast mode: ``rfcn.fixed_shape``)."""
+    bfloat16 fast mode (the detector's stages as rows: eager
+    ``rfcn.dense``, ``rfcn.proposals``, ``rfcn.roi_head``; fast mode
+    ``rfcn.fixed_shape``), and of its float32 training step from 300
+    proposals with mmdet's target code, with the fixed-shape losses and with
+    them as CUDA graphs: where the CPU and the GPU spend the time."""
     from torch.profiler import ProfilerActivity, profile
     activities = [ProfilerActivity.CPU]
     if device == 'cuda':
         activities.append(ProfilerActivity.CUDA)
+    runs = [(f'inference, {mode}, 5 images',
+             lambda mode=mode: infer_step('rfcn', device, mode))
+            for mode in ('eager', 'fused-bf16')]
+    runs += [(f'training step fp32, OHEM from 300 proposals, {what}, 5 steps',
+              lambda args=args: train_step('rfcn', device, 300, False, *args))
+             for what, args in (('mmdet target code', (False, False)),
+                                ('fixed-shape losses', (True, False)),
+                                ('fixed-shape, CUDA graph', (True, True)))]
     tables = []
-    for mode in ('eager', 'fused-bf16'):
-        step = infer_step('rfcn', device, mode)
+    for title, make in runs:
+        step = make()
         for _ in range(warmup):
             step()
         with profile(activities=activities) as prof:
@@ -197,7 +207,7 @@ def profile_rfcn(device, warmup, out_file):
             if device == 'cuda':
                 torch.cuda.synchronize()
         averages = prof.key_averages()
-        tables.append(f'## R-FCN inference, {mode}, 5 images\n')
+        tables.append(f'## R-FCN {title}\n')
         keys = ['cpu_time_total', 'self_cpu_time_total']
         if device == 'cuda':
             keys.append('self_device_time_total')
@@ -206,6 +216,7 @@ def profile_rfcn(device, warmup, out_file):
                 f'### sorted by {key}\n', '```',
                 averages.table(sort_by=key, row_limit=25), '```\n'
             ]
+        print(f'profiled: {title}', flush=True)
     with open(out_file, 'w') as f:
         f.write('\n'.join(tables))
     print(f'profile written to {out_file}')
@@ -219,7 +230,19 @@ def train_ms(name,
              amp=False,
              fixed_shape=False,
              graph=False):
-    """Median ms of one SGD step (forward, OHEM, backward, update); with
+    """Median ms of one SGD step of :func:`train_step`."""
+    return timeit(
+        train_step(name, device, num_proposals, amp, fixed_shape, graph),
+        device, warmup, reps)
+
+
+def train_step(name,
+               device,
+               num_proposals,
+               amp=False,
+               fixed_shape=False,
+               graph=False):
+    """One SGD step (forward, OHEM, backward, update) as a function; with
     ``amp``, under bfloat16 autocast with channels_last (C4's RoIAlign pools
     in float32: mmcv's kernel has no bfloat16); with ``fixed_shape``, R-FCN
     computes its targets and losses with ``train_cfg.fixed_shape=True`` and
@@ -257,7 +280,7 @@ def train_ms(name,
                 model.train_step(
                     dict(inputs=[image], data_samples=samples), wrapper)
 
-        return timeit(graph_step, device, warmup, reps)
+        return graph_step
 
     def step():
         with ctx:
@@ -269,7 +292,7 @@ def train_ms(name,
         total.backward()
         opt.step()
 
-    return timeit(step, device, warmup, reps)
+    return step
 
 
 def main():
@@ -284,7 +307,8 @@ def main():
         '--profile',
         metavar='FILE',
         help='instead of timing, write torch.profiler tables of R-FCN '
-        'inference (float32 and the bfloat16 fast mode) to FILE')
+        '(inference: float32 and the bfloat16 fast mode; training: mmdet\'s '
+        'target code, fixed-shape losses, CUDA graph) to FILE')
     args = parser.parse_args()
     dev, w, r = args.device, args.warmup, args.reps
     if args.profile:
