@@ -7,7 +7,9 @@
 #   build      compile rfcn_mm's CUDA kernels (FORCE_CUDA=1)
 #   tests      the CUDA-marked tests, then the whole suite
 #   sanitizer  compute-sanitizer memcheck and racecheck over the op kernels
-#   bench      tools/benchmark_ops.py and tools/benchmark_detector.py
+#   bench      tools/benchmark_ops.py and tools/benchmark_detector.py (the
+#              tables and a torch.profiler breakdown of R-FCN's inference
+#              and training steps)
 #   study      tools/k_study.py: R-101, k = 1, 3, 7 on the synthetic data
 # Logs, tables and plots go to $OUT (default work_dirs/gpu_check); the exit
 # status is non-zero if any stage failed.
@@ -88,7 +90,9 @@ except RuntimeError:
     bench)
       step bench_ops "$PY" tools/benchmark_ops.py --out "$OUT/bench_ops.md"
       step bench_detector "$PY" tools/benchmark_detector.py \
-        --out "$OUT/bench_detector.md" ;;
+        --out "$OUT/bench_detector.md"
+      step profile_detector "$PY" tools/benchmark_detector.py \
+        --profile "$OUT/profile_detector.md" ;;
     study)
       # checkpoints and data stay in work_dirs; the results go to $OUT
       # the three runs share the GPU, so that the study fits in one call
