@@ -48,12 +48,13 @@ stages=("$@")
 for stage in "${stages[@]}"; do
   case "$stage" in
     build)
-      step build env FORCE_CUDA=1 \
-        TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" \
-        MAX_JOBS="${MAX_JOBS:-16}" "$PY" setup.py build_ext --inplace
-      # an extension that links libstdc++ statically (seen with a compiler
-      # wrapper other than torch's) dies on its first C++ error: say so
-      step build_throws_cleanly "$PY" -c "
+      build_ext() {  # build_ext [VAR=VALUE...]: compile in place
+        env "$@" FORCE_CUDA=1 \
+          TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}" \
+          MAX_JOBS="${MAX_JOBS:-16}" "$PY" setup.py build_ext --inplace
+      }
+      throws_cleanly() {  # a C++ error of the extension must raise
+        "$PY" -c "
 import torch
 from rfcn_mm.ops._ext_loader import get_ext
 try:
@@ -61,9 +62,30 @@ try:
                                   torch.zeros(1, 5), 2, 2, 0.5)
 except RuntimeError:
     print('C++ errors raise cleanly')"
-      grep -q 'raise cleanly' "$OUT/build_throws_cleanly.log" ||
-        echo "   the extension crashes on C++ errors; rebuild with the" \
-             "compiler torch was built with, e.g. CXX=/usr/bin/g++" ;;
+      }
+      raised() { grep -qx 'C++ errors raise cleanly' \
+        "$OUT/build_throws_cleanly.log"; }
+      step build build_ext
+      before=$status
+      # an extension that links libstdc++ statically (seen with a compiler
+      # wrapper other than torch's) dies on its first C++ error: rebuild it
+      # with the system compiler when there is one
+      step build_throws_cleanly throws_cleanly
+      if ! raised; then
+        if [ -z "${CXX:-}" ] && [ -x /usr/bin/g++ ] && [ -x /usr/bin/gcc ]
+        then
+          echo "   the extension crashes on C++ errors; rebuilding with" \
+               "CXX=/usr/bin/g++ CC=/usr/bin/gcc"
+          step build_system_gcc build_ext CXX=/usr/bin/g++ CC=/usr/bin/gcc
+          step build_throws_cleanly throws_cleanly
+          raised && status=$before
+        fi
+        raised || {
+          echo "   the extension crashes on C++ errors; rebuild with the" \
+               "compiler torch was built with (CXX=...)"
+          status=1
+        }
+      fi ;;
     tests)
       step cuda_tests "$PY" -m pytest tests -m cuda -v -p no:cacheprovider
       step all_tests "$PY" -m pytest tests -q -p no:cacheprovider ;;
