@@ -10,8 +10,8 @@ from mmdet.models.task_modules.assigners import MaxIoUAssigner
 from mmdet.models.task_modules.samplers import RandomSampler
 from mmdet.registry import MODELS
 from mmengine.structures import InstanceData
+from sync_recorder import SyncRecorder
 from tiny_rfcn import make_batch, tiny_model_cfg
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from rfcn_mm.models.utils.fixed_shape_train import (iou, max_iou_assign,
                                                     pack_ground_truth,
@@ -203,30 +203,6 @@ def test_random_samples_have_mmdets_sizes():
     # different draws differ
     pos2, neg2 = random_sample(model.rpn_head.sampler, gt_inds)
     assert not torch.equal(neg, neg2)
-
-
-# ops that make a CUDA device wait for the host, and lift_fresh, a tensor
-# made from host data (a copy from the host, which a CUDA graph cannot hold)
-SYNCING = ('nonzero', '_local_scalar_dense', 'unique', 'masked_select',
-           'is_nonzero', 'item', 'lift_fresh')
-
-
-class SyncRecorder(TorchDispatchMode):
-    """Records every op that would make a CUDA device wait for the host or
-    copy from it."""
-
-    def __init__(self):
-        super().__init__()
-        self.found = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = str(func)
-        if any(s in name
-               for s in SYNCING) or (name.startswith('aten.index.') and any(
-                   isinstance(i, torch.Tensor) and i.dtype == torch.bool
-                   for i in (args[1] if len(args) > 1 else []) or [])):
-            self.found.append(name)
-        return func(*args, **(kwargs or {}))
 
 
 @pytest.mark.parametrize('sampler', [None, OHEM_NMS, RANDOM_ROIS])
