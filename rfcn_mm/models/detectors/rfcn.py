@@ -18,8 +18,7 @@ from ..utils.fixed_shape_post import (check_fixed_shape_support,
                                       fixed_shape_proposals, proposals_to_rois)
 from ..utils.fixed_shape_train import (check_fixed_shape_train_support,
                                        pack_ground_truth, rcnn_loss,
-                                       rcnn_slots, rpn_loss, slot_rois,
-                                       targets)
+                                       rcnn_slots, rpn_loss, targets)
 
 DTYPES = dict(
     float32=torch.float32, float16=torch.float16, bfloat16=torch.bfloat16)
@@ -355,7 +354,7 @@ class RFCN(TwoStageDetector):
                                                rcnn_keys)
         head = roi_head.bbox_head
         sampled = pos | neg
-        rois = slot_rois(priors, sampled)
+        rois = proposals_to_rois(priors, sampled)
         res = roi_head._bbox_forward(x, rois)
         roi_targets = targets(priors, gt_boxes, gt_labels, gt_inds, pos, neg,
                               head.num_classes, head.bbox_coder,

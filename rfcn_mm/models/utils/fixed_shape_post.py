@@ -24,6 +24,21 @@ from torch import Tensor
 from rfcn_mm.ops import sorted_nms
 
 
+def nms_cfg_problems(name: str, nms) -> list:
+    """``[problem]`` when the NMS config ``nms`` (at key ``name``) is not
+    mmcv's plain NMS, which :func:`rfcn_mm.ops.sorted_nms` reproduces;
+    ``[]`` otherwise."""
+    # any other key (offset, score_threshold, ...) changes mmcv's NMS
+    extra = set(
+        nms or {}) - {'type', 'iou_threshold', 'class_agnostic', 'split_thr'}
+    if not nms or nms.get('type', 'nms') != 'nms' or extra:
+        return [
+            f'{name} must be dict(type=\'nms\', iou_threshold=...), '
+            f'got {nms}'
+        ]
+    return []
+
+
 def check_fixed_shape_support(detector) -> None:
     """Raise ValueError naming the first part of ``detector`` (an RFCN) that
     the fixed-shape stage does not reproduce."""
@@ -41,13 +56,7 @@ def check_fixed_shape_support(detector) -> None:
         problems.append('bbox_head with custom_cls_channels')
     for name, nms in (('test_cfg.rpn.nms', rpn_cfg.get('nms')),
                       ('test_cfg.rcnn.nms', rcnn_cfg.get('nms'))):
-        # any other key (offset, score_threshold, ...) changes mmcv's NMS
-        extra = set(nms or {}) - {
-            'type', 'iou_threshold', 'class_agnostic', 'split_thr'
-        }
-        if not nms or nms.get('type', 'nms') != 'nms' or extra:
-            problems.append(f'{name} must be dict(type=\'nms\', '
-                            f'iou_threshold=...), got {nms}')
+        problems += nms_cfg_problems(name, nms)
     if rpn_cfg.get('max_per_img', 0) <= 0:
         problems.append('test_cfg.rpn.max_per_img must be positive')
     if problems:

@@ -28,7 +28,7 @@ from mmdet.structures.bbox import get_box_tensor
 from torch import Tensor
 
 from rfcn_mm.ops import sorted_nms
-from .fixed_shape_post import _constant, _take
+from .fixed_shape_post import _constant, _take, nms_cfg_problems
 
 _REG_LOSSES = {SmoothL1Loss: smooth_l1_loss, L1Loss: l1_loss}
 
@@ -79,12 +79,8 @@ def check_fixed_shape_train_support(detector) -> None:
                         'RFCNOHEMSampler')
     if detector.train_cfg.rpn_proposal.get('max_per_img', 0) <= 0:
         problems.append('train_cfg.rpn_proposal.max_per_img must be positive')
-    nms = detector.train_cfg.rpn_proposal.get('nms') or {}
-    if nms.get('type', 'nms') != 'nms' or set(nms) - {
-            'type', 'iou_threshold', 'class_agnostic', 'split_thr'
-    }:
-        problems.append('train_cfg.rpn_proposal.nms must be '
-                        f'dict(type=\'nms\', iou_threshold=...), got {nms}')
+    problems += nms_cfg_problems('train_cfg.rpn_proposal.nms',
+                                 detector.train_cfg.rpn_proposal.get('nms'))
     if problems:
         raise ValueError('train_cfg.fixed_shape=True cannot reproduce this '
                          'model\'s training: ' + '; '.join(problems) +
@@ -108,7 +104,7 @@ def pack_ground_truth(batch_data_samples,
         (N, G) int64 and validity (N, G) of the slots.
     """
     counts = [len(s.gt_instances) for s in batch_data_samples]
-    g = max(1, -(-max(counts + [1]) // multiple) * multiple)
+    g = -(-max(counts + [1]) // multiple) * multiple
     n = len(batch_data_samples)
     boxes = torch.zeros(n, g, 4, device=device)
     labels = torch.zeros(n, g, dtype=torch.long, device=device)
@@ -327,9 +323,8 @@ def rpn_loss(rpn_head,
             (priors[None, :, 2] < w + border) & \
             (priors[None, :, 3] < h + border)
     all_priors = priors[None].expand(n, -1, -1)
-    gt_inds = max_iou_assign(rpn_head.assigner,
-                             iou(gt_boxes, all_priors), gt_valid,
-                             valid)
+    gt_inds = max_iou_assign(rpn_head.assigner, iou(gt_boxes, all_priors),
+                             gt_valid, valid)
     pos, neg = random_sample(rpn_head.sampler, gt_inds, keys)
     # the RPN's ground truth has label 0
     labels, label_weights, bbox_targets, bbox_weights = targets(
@@ -371,8 +366,8 @@ def rcnn_slots(sampler,
         tuple[Tensor, Tensor, Tensor, Tensor]: priors (N, M, 4), gt_inds
         (N, M), sampled positives and negatives (N, M).
     """
-    gt_inds = max_iou_assign(assigner, iou(gt_boxes, proposals),
-                             gt_valid, proposal_valid)
+    gt_inds = max_iou_assign(assigner, iou(gt_boxes, proposals), gt_valid,
+                             proposal_valid)
     priors = proposals
     if sampler.add_gt_as_proposals:
         g = gt_boxes.size(1)
@@ -381,15 +376,6 @@ def rcnn_slots(sampler,
         priors = torch.cat([gt_boxes, proposals], 1)
     pos, neg = random_sample(sampler, gt_inds, keys)
     return priors, gt_inds, pos, neg
-
-
-def slot_rois(priors: Tensor, sampled: Tensor) -> Tensor:
-    """(N * M, 5) RoIs; unsampled slots get batch index -1 (the PS ops give
-    them zeros and no gradient)."""
-    n, m = sampled.shape
-    idx = torch.arange(n, device=priors.device, dtype=priors.dtype)
-    idx = idx[:, None].expand(n, m).masked_fill(~sampled, -1)
-    return torch.cat([idx[..., None], priors], dim=-1).view(-1, 5)
 
 
 def _accuracy(cls_score: Tensor, labels: Tensor, mask: Tensor) -> Tensor:
@@ -413,7 +399,8 @@ def rcnn_loss(bbox_head, sampler, cls_score: Tensor, bbox_pred: Tensor,
         sampler: ``roi_head.bbox_sampler``.
         cls_score (Tensor): (N * M, C + 1) logits.
         bbox_pred (Tensor): (N * M, 4) or (N * M, 4 * C) deltas.
-        rois (Tensor): (N * M, 5) from :func:`slot_rois`.
+        rois (Tensor): (N * M, 5) from :func:`proposals_to_rois` of the
+            slots and the sampled mask (unsampled slots: batch index -1).
         labels, label_weights, bbox_targets, bbox_weights (Tensor): From
             :func:`targets`, (N, M) and (N, M, 4).
         sampled (Tensor): (N, M) sampled slots.
