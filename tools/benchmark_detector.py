@@ -254,8 +254,6 @@ def train_step(name,
     # on for the fixed-shape R-FCN step, whose shapes never change
     torch.backends.cudnn.benchmark = fixed_shape
     model = build(name, num_proposals, device, fixed_shape).train()
-    if graph:
-        model.train_cfg.cuda_graph = True
     inputs, samples = batch(device, train=True)
     ctx = nullcontext()
     if amp:
@@ -268,6 +266,7 @@ def train_step(name,
     opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
     if graph:
         from mmengine.optim import AmpOptimWrapper, OptimWrapper
+        model.train_cfg.cuda_graph = True
         if amp and device == 'cuda':
             ctx, wrapper = nullcontext(), AmpOptimWrapper(
                 optimizer=opt, dtype=torch.bfloat16)

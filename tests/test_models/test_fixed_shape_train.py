@@ -6,7 +6,7 @@ from unittest import mock
 
 import pytest
 import torch
-from mmdet.models.task_modules.assigners import MaxIoUAssigner
+from mmdet.models.task_modules.assigners import AssignResult, MaxIoUAssigner
 from mmdet.models.task_modules.samplers import RandomSampler
 from mmdet.registry import MODELS
 from mmengine.structures import InstanceData
@@ -111,7 +111,6 @@ def test_random_sample_matches_random_sampler(num, pos_fraction, neg_pos_ub):
     keys = torch.rand(n, m, generator=g)
     pos, neg = random_sample(sampler, gt_inds, keys)
     for i in range(n):
-        from mmdet.models.task_modules.assigners import AssignResult
         result = AssignResult(4, gt_inds[i], torch.zeros(m),
                               torch.zeros(m, dtype=torch.long))
         with mock.patch.object(RandomSampler, 'random_choice',
