@@ -2,6 +2,7 @@
 targets and losses (the oracle), and the claim that they never read a value
 back to the host."""
 import copy
+import warnings
 from unittest import mock
 
 import pytest
@@ -317,6 +318,52 @@ def test_graph_train_step_runs_eagerly_off_gpu_and_updates_as_mmengine():
             torch.testing.assert_close(b[k], a[k], msg=k)
     for n in ref:
         torch.testing.assert_close(ours[n], ref[n], msg=n)
+
+
+def graph_warnings(caught):
+    return [str(w.message) for w in caught if 'cuda_graph' in str(w.message)]
+
+
+def test_graph_flag_under_ddp_warns_and_trains_eagerly(tmp_path):
+    """Under DistributedDataParallel mmengine runs the wrapper's train_step,
+    which asks RFCN.loss for the losses: the graphs cannot apply, and the
+    user is told so once; the step itself equals the fixed-shape one."""
+    import torch.distributed as dist
+    from mmengine.model import MMDistributedDataParallel
+    ref_logs, ref = run_steps(build(fixed_shape=True), 2)
+    model = build(fixed_shape=True)
+    model.train_cfg['cuda_graph'] = True
+    store = dist.FileStore(str(tmp_path / 'store'), 1)
+    dist.init_process_group('gloo', store=store, rank=0, world_size=1)
+    try:
+        ddp = MMDistributedDataParallel(module=model)
+        wrapper = sgd(ddp)
+        inputs, samples = batch()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            logs = [
+                ddp.train_step(data_batch(inputs, samples), wrapper)
+                for _ in range(2)
+            ]
+    finally:
+        dist.destroy_process_group()
+    said = graph_warnings(caught)
+    assert len(said) == 1 and 'DistributedDataParallel' in said[0], said
+    assert model.train_graph_runner is None
+    for a, b in zip(ref_logs, logs):
+        for k in a:
+            torch.testing.assert_close(b[k], a[k], msg=k)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.detach(), ref[n], msg=n)
+
+
+def test_graph_train_step_does_not_warn():
+    model = build(fixed_shape=True)
+    model.train_cfg['cuda_graph'] = True
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        run_steps(model, 2)
+    assert graph_warnings(caught) == []
 
 
 class FakeGraph:

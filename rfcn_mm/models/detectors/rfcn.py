@@ -1,4 +1,5 @@
 import math
+import warnings
 from typing import Callable, List, Optional, Tuple, Union
 
 import torch
@@ -78,6 +79,7 @@ class RFCN(TwoStageDetector):
         self.graph_runner: Optional[CUDAGraphRunner] = None
         # replays forward + backward of training steps (train_cfg.cuda_graph)
         self.train_graph_runner: Optional[TrainGraphRunner] = None
+        self._warned_graph_bypass = False
         if self.train_cfg is not None and self.train_cfg.get(
                 'cuda_graph',
                 False) and not self.train_cfg.get('fixed_shape', False):
@@ -458,6 +460,15 @@ class RFCN(TwoStageDetector):
                 'this R-FCN was prepared for inference by '
                 f'optimize_for_inference({self.inference_mode}) and cannot '
                 'be trained; build the model again to train it')
+        if self.train_cfg and self.train_cfg.get('cuda_graph', False) \
+                and not self._warned_graph_bypass:
+            # RFCN.train_step computes the graphed losses without this method
+            self._warned_graph_bypass = True
+            warnings.warn(
+                'train_cfg.cuda_graph=True is not in effect: the losses were '
+                'requested through RFCN.loss, not RFCN.train_step (under '
+                'DistributedDataParallel mmengine runs the wrapper\'s own '
+                'train_step); the fixed-shape losses run eagerly')
         if self.train_cfg and self.train_cfg.get('fixed_shape', False):
             return self.fixed_shape_loss(
                 *self.loss_inputs(batch_inputs, batch_data_samples))
