@@ -1,11 +1,14 @@
-"""Time rfcn_mm's PS RoI ops against torchvision's in the same run.
+"""Time rfcn_mm's ops against their baselines in the same run.
 
     python tools/benchmark_ops.py [--device cuda] [--out bench_ops.md]
 
-Shapes: a 38x63 map (600x1000 image at stride 16), k in {3, 7}, class maps
-for 21 and 81 classes plus 4k^2 box maps, 300 and 2000 RoIs. Prints a table
-of times and ratios (torchvision time / ours: > 1 means ours is faster).
-Absolute times are only meaningful on a GPU.
+PS RoI pooling and align against torchvision's: a 38x63 map (600x1000 image
+at stride 16), k in {3, 7}, class maps for 21 and 81 classes plus 4k^2 box
+maps, 300 and 2000 RoIs. ``sorted_nms`` against mmcv's ``nms`` (what mmdet's
+RPN runs): the RPN's case, the 6000 best of the 38x63x9 anchors of that
+map, IoU 0.7, 300 and 2000 kept. Prints tables of times and ratios
+(baseline time / ours: > 1 means ours is faster). Absolute times are only
+meaningful on a GPU.
 """
 import argparse
 import os.path as osp
@@ -17,7 +20,7 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import rfcn_mm  # noqa: E402,F401
-from rfcn_mm.ops import ps_roi_align, ps_roi_pool  # noqa: E402
+from rfcn_mm.ops import ps_roi_align, ps_roi_pool, sorted_nms  # noqa: E402
 
 
 def torchvision_ops():
@@ -83,6 +86,49 @@ def step_fn(fn, x, rois, k, backward):
         xg.grad = None
 
     return step
+
+
+def rpn_boxes(device, num=6000, seed=0):
+    """The ``num`` best-scoring of the 38x63 x 9 anchors (stride 16, scales
+    8/16/32, ratios 0.5/1/2) of a 600x1000 image, slightly moved, clipped
+    to the image and sorted by their random scores, as an RPN's NMS gets
+    them."""
+    g = torch.Generator().manual_seed(seed)
+    ys, xs = torch.meshgrid(
+        torch.arange(38.) * 16 + 8, torch.arange(63.) * 16 + 8, indexing='ij')
+    ctr = torch.stack([xs, ys], -1).reshape(-1, 1, 2)
+    sizes = torch.tensor([[128. * s * r**-0.5, 128. * s * r**0.5]
+                          for s in (0.5, 1., 2.) for r in (0.5, 1., 2.)])
+    ctr = (ctr + torch.randn(len(ctr), 9, 2, generator=g) * 4).reshape(-1, 2)
+    wh = sizes.repeat(38 * 63, 1) * torch.exp(
+        torch.randn(len(ctr), 2, generator=g) * 0.1)
+    boxes = torch.cat([ctr - wh / 2, ctr + wh / 2], 1)
+    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, 1000)
+    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, 600)
+    scores, order = torch.rand(len(boxes), generator=g).topk(num)
+    return boxes[order].to(device), scores.to(device)
+
+
+def nms_rows(device):
+    """Table rows: sorted_nms against mmcv's nms (one image)."""
+    from mmcv.ops import nms
+    boxes, scores = rpn_boxes(device)
+    valid = torch.ones(1, len(boxes), dtype=torch.bool, device=boxes.device)
+    rows = []
+    for max_num in (300, 2000):
+
+        def ours():
+            return sorted_nms(boxes[None], valid, 0.7, max_num)
+
+        def mmcv():
+            return nms(boxes, scores, 0.7)[1][:max_num]
+
+        kept = int((ours() >= 0).sum())
+        t_ours, t_mmcv = timeit([ours, mmcv], device)
+        rows.append(f'| {len(boxes)} | 0.7 | {max_num} | {kept} | '
+                    f'{t_ours:.3f} | {t_mmcv:.3f} | {t_mmcv / t_ours:.2f}x |')
+        print(rows[-1], flush=True)
+    return rows
 
 
 def main():
@@ -151,6 +197,12 @@ def main():
     table = '\n'.join([title, ''] + rows)
     if tv is None:
         table += '\n\ntorchvision does not import here: no baseline.'
+    nms_table = [
+        '| boxes | IoU | max kept | kept | sorted_nms ms | mmcv nms ms | '
+        'mmcv / sorted_nms |', '|' + '---|' * 7
+    ] + nms_rows(args.device)
+    table += '\n\n' + '\n'.join(
+        [f'NMS of the RPN\'s boxes, {device}, float32', ''] + nms_table)
     print('\n' + table)
     if args.out:
         with open(args.out, 'w') as f:

@@ -99,13 +99,13 @@ except RuntimeError:
         step sanitizer_memcheck env PYTORCH_NO_CUDA_MEMORY_CACHING=1 \
           compute-sanitizer --tool memcheck --error-exitcode 1 \
           "$PY" -m pytest tests/test_ops -m cuda -q -p no:cacheprovider -k \
-          "(matches_cpu and dtype0) or kernel_paths or unchecked or low_prec or cuda_matches_cpu_and_mmcv"
+          "(matches_cpu and dtype0) or kernel_paths or unchecked or low_prec or cuda_matches_cpu_and_mmcv or cuda_batched"
         # racecheck: only tests that launch no mmcv kernel (mmcv's NMS
         # gather has benign races of its own that racecheck reports)
         step sanitizer_racecheck compute-sanitizer --tool racecheck \
           --error-exitcode 1 "$PY" -m pytest tests/test_ops -m cuda -q \
           -p no:cacheprovider -k \
-          "(matches_cpu and dtype0) or kernel_paths or sorted_nms and graph_capture"
+          "(matches_cpu and dtype0) or kernel_paths or sorted_nms and graph_capture or cuda_batched"
       else
         echo "compute-sanitizer not found"; status=1
       fi ;;

@@ -137,6 +137,22 @@ def test_cuda_matches_cpu_and_mmcv(num):
 
 
 @pytest.mark.cuda
+@pytest.mark.parametrize('num', [65, 6000])
+@pytest.mark.parametrize('max_num', [1, 63, 64, 65, 300, 2000])
+def test_cuda_batched_matches_cpu(num, max_num):
+    """Several images at once (one all invalid), cut anywhere in a word."""
+    per_image = [random_boxes(num, seed=20 + i, size=600.) for i in range(3)]
+    order = [s.sort(descending=True, stable=True)[1] for _, s in per_image]
+    boxes = torch.stack([b[o] for (b, _), o in zip(per_image, order)])
+    valid = torch.rand(3, num, generator=torch.Generator().manual_seed(4)) > .1
+    valid[1] = False
+    for thr in (0.3, 0.7):
+        cpu = sorted_nms(boxes, valid, thr, max_num)
+        cuda = sorted_nms(boxes.cuda(), valid.cuda(), thr, max_num)
+        assert torch.equal(cuda.cpu(), cpu)
+
+
+@pytest.mark.cuda
 def test_cuda_graph_capture():
     boxes, scores = random_boxes(500, seed=3, device='cuda')
     order = scores.sort(descending=True)[1]

@@ -2,7 +2,7 @@
 // score order, batched over images, with at most max_num kept per image.
 // The overlap mask is built in 64 x 64 tiles (one bit per pair); one block
 // per image then walks it word by word and stops as soon as max_num boxes
-// are kept, so its cost follows the kept boxes, not all of them.
+// are kept.
 #ifndef RFCN_SORTED_NMS_CUDA_KERNEL_CUH
 #define RFCN_SORTED_NMS_CUDA_KERNEL_CUH
 
@@ -45,16 +45,22 @@ __global__ void sorted_nms_mask_cuda_kernel(
   mask[((int64_t)n * num_boxes + i) * col_blocks + col] = bits;
 }
 
-// One block per image. removed[w] (shared) holds the boxes of word w that
-// are invalid or suppressed by a kept box of an earlier word; within a
-// word every thread follows the same register copy `live`, and the kept
-// box's row is or-ed into the words to its right, so one barrier per word
-// suffices.
+// One block per image (at least kNmsTile threads), one 64-box word at a
+// time. removed[w] (shared) holds the boxes of word w that are invalid or
+// suppressed by a kept box of an earlier word. For word w the diagonal
+// words mask[i][w] of its boxes are loaded at once, every thread runs the
+// greedy pass over the word on them (the same `kept` in every thread),
+// and each thread then ors the rows of the word's kept boxes into its own
+// later words of removed, issuing kBatch independent loads before using
+// any. The walk so costs a few memory latencies per word, not per kept
+// box (2000 proposals out of 6000 boxes: 94 words, 2000 kept).
 __global__ void sorted_nms_gather_cuda_kernel(
     const unsigned long long* __restrict__ mask,
     const bool* __restrict__ valid, int64_t* __restrict__ keep,
     const int num_boxes, const int col_blocks, const int max_num) {
+  constexpr int kBatch = 8;
   extern __shared__ unsigned long long removed[];
+  __shared__ unsigned long long diag[rfcn::kNmsTile];
   const int n = blockIdx.x, tid = threadIdx.x;
   const unsigned long long* img_mask =
       mask + (int64_t)n * num_boxes * col_blocks;
@@ -71,17 +77,40 @@ __global__ void sorted_nms_gather_cuda_kernel(
   for (int k = tid; k < max_num; k += blockDim.x) out[k] = -1;
   int count = 0;  // the same in every thread
   for (int w = 0; w < col_blocks && count < max_num; ++w) {
-    __syncthreads();  // or-s into removed[w] by earlier words are done
-    unsigned long long live = ~removed[w];
+    const int base = w * rfcn::kNmsTile;
+    __syncthreads();  // the last word's reads of diag and ors are done
+    if (tid < rfcn::kNmsTile) {
+      // the mask kernel writes no row for an invalid box
+      const int i = base + tid;
+      diag[tid] = i < num_boxes && img_valid[i]
+                      ? img_mask[(int64_t)i * col_blocks + w]
+                      : 0ULL;
+    }
+    __syncthreads();
+    unsigned long long live = ~removed[w], kept = 0;
     while (live != 0 && count < max_num) {
       const int b = __ffsll(static_cast<long long>(live)) - 1;
-      const int i = w * rfcn::kNmsTile + b;
-      if (tid == 0) out[count] = i;
+      if (tid == 0) out[count] = base + b;
       ++count;
-      const unsigned long long* row = img_mask + (int64_t)i * col_blocks;
-      live &= ~row[w] & ~(1ULL << b);
-      for (int j = w + 1 + tid; j < col_blocks; j += blockDim.x)
-        removed[j] |= row[j];
+      kept |= 1ULL << b;
+      live &= ~diag[b] & ~(1ULL << b);
+    }
+    if (count == max_num) break;  // in every thread at once
+    for (int j = w + 1 + tid; kept != 0 && j < col_blocks; j += blockDim.x) {
+      unsigned long long acc = 0;
+      for (unsigned long long rest = kept; rest != 0;) {
+        unsigned long long row[kBatch];
+#pragma unroll
+        for (int u = 0; u < kBatch; ++u) {
+          const int b = __ffsll(static_cast<long long>(rest)) - 1;  // -1: none
+          row[u] = b < 0 ? 0ULL
+                         : img_mask[(int64_t)(base + b) * col_blocks + j];
+          rest &= rest - 1;
+        }
+#pragma unroll
+        for (int u = 0; u < kBatch; ++u) acc |= row[u];
+      }
+      removed[j] |= acc;
     }
   }
 }

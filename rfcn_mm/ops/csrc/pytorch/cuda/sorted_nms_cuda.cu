@@ -1,5 +1,6 @@
 // Launcher of the CUDA sorted_nms kernels.
 #include <ATen/cuda/CUDAContext.h>
+#include <algorithm>
 #include <c10/cuda/CUDAGuard.h>
 
 #include "pytorch_cpp_helper.hpp"
@@ -25,7 +26,9 @@ at::Tensor sorted_nms_cuda(const at::Tensor& boxes_, const at::Tensor& valid_,
       reinterpret_cast<unsigned long long*>(mask.data_ptr<int64_t>()),
       num_boxes, col_blocks, static_cast<float>(iou_threshold));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-  const int threads = col_blocks < 256 ? ((col_blocks + 31) / 32) * 32 : 256;
+  // a thread per word of a mask row (up to 256), and one per box of a word
+  const int threads =
+      std::max(rfcn::kNmsTile, std::min(256, (col_blocks + 31) / 32 * 32));
   sorted_nms_gather_cuda_kernel<<<batch, threads,
                                   col_blocks * sizeof(unsigned long long),
                                   stream>>>(
