@@ -167,3 +167,18 @@ def test_missing_mmcv_ops_are_reported_with_the_fix(monkeypatch):
     with pytest.raises(ImportError, match='no compiled ops') as e:
         mmcv_ops.check_mmcv_ops()
     assert '--no-build-isolation' in str(e.value)
+
+
+def test_finish_distributed_waits_then_destroys_the_group(tmp_path):
+    import torch.distributed as dist
+
+    from rfcn_mm.compat import finish_distributed
+    finish_distributed()  # no group: nothing to do
+    store = dist.FileStore(str(tmp_path / 'store'), 1)
+    dist.init_process_group('gloo', store=store, rank=0, world_size=1)
+    try:
+        finish_distributed()
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

@@ -118,6 +118,7 @@ def main():
         Runner.from_cfg(cfg)
         if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.test()
+    rfcn_mm.compat.finish_distributed()
 
 
 if __name__ == '__main__':

@@ -72,6 +72,7 @@ def main():
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.train()
+    rfcn_mm.compat.finish_distributed()
 
 
 if __name__ == '__main__':
