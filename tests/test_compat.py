@@ -169,7 +169,7 @@ def test_missing_mmcv_ops_are_reported_with_the_fix(monkeypatch):
     assert '--no-build-isolation' in str(e.value)
 
 
-def test_finish_distributed_waits_then_destroys_the_group(tmp_path):
+def test_finish_distributed_destroys_the_group(tmp_path):
     import torch.distributed as dist
 
     from rfcn_mm.compat import finish_distributed
