@@ -1,12 +1,14 @@
 // Just enough of CUDA to run a kernel's source on the host, for tests on
 // machines without a GPU: every thread of a block is a std::thread,
 // __syncthreads is a std::barrier, blocks run one after another. Block-wide
-// (__shared__) arrays must be declared static by the including test (see
-// test_sorted_nms_on_host.py), since one block runs at a time.
+// arrays are made static and dynamic shared memory points into
+// host_dynamic_smem by host_cuda.host_source, since one block runs at a
+// time; atomics are std::atomic_ref.
 #ifndef RFCN_TESTS_CUDA_ON_HOST_H
 #define RFCN_TESTS_CUDA_ON_HOST_H
 
 #include <algorithm>
+#include <atomic>
 #include <barrier>
 #include <functional>
 #include <thread>
@@ -18,9 +20,15 @@ struct HostDim3 {
 inline thread_local HostDim3 threadIdx, blockIdx;
 inline HostDim3 blockDim, gridDim;
 inline std::barrier<>* host_block_barrier = nullptr;
+constexpr size_t kHostDynamicSmem = 1 << 20;
+alignas(16) inline unsigned char host_dynamic_smem[kHostDynamicSmem];
 
 inline void __syncthreads() { host_block_barrier->arrive_and_wait(); }
 inline int __ffsll(long long v) { return __builtin_ffsll(v); }
+template <typename T>
+inline T gpuAtomicAdd(T* address, T value) {
+  return std::atomic_ref<T>(*address).fetch_add(value);
+}
 using std::max;
 using std::min;
 

@@ -6,9 +6,7 @@
 #include <memory>
 
 #include "cuda_on_host.h"
-// the kernels' block-wide array of dynamic size (launch argument on a GPU)
-unsigned long long removed[1 << 16];
-#include "sorted_nms_kernels.cuh"  // the kernels, __shared__ made static
+#include "sorted_nms_cuda_kernel.cuh"  // as host_cuda.host_source makes it
 
 template <typename T>
 static bool read(T* dst, size_t count) {
@@ -27,7 +25,7 @@ int main() {
     std::unique_ptr<bool[]> valid(new bool[bytes.size() + 1]);
     for (size_t i = 0; i < bytes.size(); ++i) valid[i] = bytes[i] != 0;
     const int col_blocks = (m + rfcn::kNmsTile - 1) / rfcn::kNmsTile;
-    if (col_blocks > int(sizeof(removed) / sizeof(removed[0]))) return 3;
+    if (col_blocks * sizeof(uint64_t) > kHostDynamicSmem) return 3;
     // poisoned: the gather must read only mask words the mask kernel wrote
     std::vector<unsigned long long> mask(size_t(n) * m * col_blocks + 1,
                                          0xA5A5A5A5A5A5A5A5ULL);

@@ -1,0 +1,70 @@
+"""Build rfcn_mm's CUDA kernels for the host (``cuda_on_host/``), so that
+tests on machines without a GPU run the kernels' own source.
+
+Every CUDA thread of a block becomes a std::thread and ``__syncthreads`` a
+std::barrier; blocks run one at a time, so block-wide (``__shared__``)
+arrays become static and dynamic shared memory points into one host buffer;
+``gpuAtomicAdd`` is a std::atomic_ref. This checks the kernels' logic (what
+they compute, read and write, that every thread meets every barrier), not
+the GPU's memory model or speed.
+"""
+import glob
+import os.path as osp
+import re
+import shutil
+import subprocess
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+HARNESS = osp.join(ROOT, 'tests', 'test_ops', 'cuda_on_host')
+COMMON = osp.join(ROOT, 'rfcn_mm', 'ops', 'csrc', 'common')
+KERNELS = osp.join(COMMON, 'cuda')
+
+needs_gxx = pytest.mark.skipif(
+    shutil.which('g++') is None, reason='needs g++ to build the kernels')
+
+
+def host_source(text):
+    """A CUDA kernel file's text as the host harness compiles it."""
+    text = text.replace('#include <ATen/cuda/Atomic.cuh>\n', '')
+    text = re.sub(
+        r'extern __shared__ (?:__align__\(\d+\) )?([\w ]+?) (\w+)\[\];',
+        r'\1* \2 = reinterpret_cast<\1*>(host_dynamic_smem);', text)
+    text = re.sub(r'(?m)^(\s*)__shared__ ', r'\1static ', text)
+    if '__shared__' in text or '#include <ATen' in text:
+        raise AssertionError('a kernel file uses CUDA that the host harness '
+                             'does not translate')
+    return text
+
+
+def build(harness, build_dir, edit=None):
+    """Compile ``cuda_on_host/<harness>.cpp`` against the kernels (each
+    file's text passed through ``edit(name, text)`` first, if given);
+    returns the executable's path."""
+    for path in glob.glob(osp.join(KERNELS, '*.cuh')):
+        with open(path) as f:
+            text = f.read()
+        name = osp.basename(path)
+        if edit is not None:
+            text = edit(name, text)
+        (build_dir / name).write_text(host_source(text))
+    exe = build_dir / harness
+    subprocess.run([
+        'g++', '-std=c++20', '-O2', '-pthread', '-Wall',
+        '-Wno-unknown-pragmas', f'-I{build_dir}', f'-I{COMMON}',
+        osp.join(HARNESS, f'{harness}.cpp'), '-o',
+        str(exe)
+    ],
+                   check=True)
+    return str(exe)
+
+
+def run(exe, data, timeout=300):
+    """Run a harness on ``data`` (bytes on stdin); its stdout."""
+    proc = subprocess.run([exe],
+                          input=data,
+                          capture_output=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stderr.decode()
+    return proc.stdout

@@ -1,0 +1,101 @@
+"""The CUDA kernels of PS RoI pooling and align, run on the host (see
+``host_cuda``), against the CPU ops: every kernel on every path its
+launcher can take, in float32 and float64, on RoIs of every kind
+(``roi_cases.make_rois``). ``test_ps_roi_common.py`` checks the real
+kernels on a GPU."""
+import struct
+
+import host_cuda
+import numpy as np
+import pytest
+import torch
+from roi_cases import make_rois
+
+from rfcn_mm.ops import ps_roi_align, ps_roi_pool
+
+pytestmark = host_cuda.needs_gxx
+
+K, CLASSES, SCALE = 3, 2, 1 / 16
+# (op, backward, plane): the paths of the launchers; align's forward has one
+PATHS = [('pool', False, False), ('pool', False, True), ('pool', True, False),
+         ('pool', True, True), ('align', False, False), ('align', True, False),
+         ('align', True, True)]
+
+
+@pytest.fixture(scope='module')
+def host_kernels(tmp_path_factory):
+    return host_cuda.build('ps_roi_on_host',
+                           tmp_path_factory.mktemp('ps_roi_on_host'))
+
+
+def cpu_op(op, aligned):
+    if op == 'pool':  # pooling has no `aligned`
+        return lambda x, rois: ps_roi_pool(x, rois, K, SCALE)
+    return lambda x, rois: ps_roi_align(x, rois, K, SCALE, 2, aligned)
+
+
+def run_on_host(exe, op, backward, plane, x, rois, aligned, shape):
+    """The kernel's output (forward, x is the input) or input gradient
+    (backward, x is the output gradient; shape is the input's)."""
+    batch, channels, height, width = shape
+    f64 = x.dtype == torch.float64
+    head = struct.pack('<13id', int(op == 'align'), int(backward), int(plane),
+                       int(f64), batch, channels, height, width, K, K,
+                       len(rois), 2, int(aligned), SCALE)
+    out = host_cuda.run(exe,
+                        head + x.numpy().tobytes() + rois.numpy().tobytes())
+    out = np.frombuffer(out, dtype=np.float64 if f64 else np.float32)
+    size = (shape if backward else (len(rois), channels // (K * K), K, K))
+    return torch.from_numpy(out.copy()).view(size)
+
+
+def case(batch, height, width, num, dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    channels = CLASSES * K * K
+    x = torch.randn(batch, channels, height, width, generator=g, dtype=dtype)
+    rois = make_rois(
+        batch, height, width, SCALE, num=num, seed=seed, dtype=dtype)
+    grad_out = torch.randn(num, CLASSES, K, K, generator=g, dtype=dtype)
+    return x, rois, grad_out
+
+
+def expected(op, backward, x, rois, grad_out, aligned):
+    fn = cpu_op(op, aligned)
+    if not backward:
+        return fn(x, rois)
+    x = x.detach().requires_grad_(True)
+    return torch.autograd.grad(fn(x, rois), x, grad_out)[0]
+
+
+@pytest.mark.parametrize(
+    'op,backward,plane,aligned',
+    [(op, backward, plane, aligned) for op, backward, plane in PATHS
+     for aligned in ((True, False) if op == 'align' else (True, ))])
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
+@pytest.mark.parametrize('num', [30, 600])  # RoIs per thread: < 1, > 1
+def test_cuda_kernels_on_host_match_cpu(host_kernels, op, backward, plane,
+                                        aligned, dtype, num):
+    x, rois, grad_out = case(2, 9, 13, num, dtype)
+    got = run_on_host(host_kernels, op, backward, plane,
+                      grad_out if backward else x, rois, aligned, x.shape)
+    want = expected(op, backward, x, rois, grad_out, aligned)
+    tol = {} if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got, want, **tol)
+
+
+def test_host_harness_sees_a_broken_kernel(tmp_path):
+    """A pooling backward that drops one corner of each bin's difference
+    array fails the comparison."""
+    line = 'if (we < width) gpuAtomicAdd(diff + hs * stride + we, -v);'
+
+    def drop_corner(name, text):
+        if name == 'ps_roi_pool_cuda_kernel.cuh':
+            assert line in text
+            text = text.replace(line, '')
+        return text
+
+    exe = host_cuda.build('ps_roi_on_host', tmp_path, drop_corner)
+    x, rois, grad_out = case(1, 9, 13, 10, torch.float64)
+    got = run_on_host(exe, 'pool', True, True, grad_out, rois, True, x.shape)
+    assert not torch.allclose(got,
+                              expected('pool', True, x, rois, grad_out, True))
