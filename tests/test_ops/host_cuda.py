@@ -60,6 +60,19 @@ def build(harness, build_dir, edit=None):
     return str(exe)
 
 
+def replacing(name, old, new):
+    """An ``edit`` for :func:`build` that replaces ``old`` (which must be
+    there) by ``new`` in the kernel file ``name``."""
+
+    def edit(file, text):
+        if file == name:
+            assert old in text, f'{old!r} is not in {name}'
+            text = text.replace(old, new)
+        return text
+
+    return edit
+
+
 def run(exe, data, timeout=300):
     """Run a harness on ``data`` (bytes on stdin); its stdout."""
     proc = subprocess.run([exe],

@@ -86,15 +86,11 @@ def test_cuda_kernels_on_host_match_cpu(host_kernels, op, backward, plane,
 def test_host_harness_sees_a_broken_kernel(tmp_path):
     """A pooling backward that drops one corner of each bin's difference
     array fails the comparison."""
-    line = 'if (we < width) gpuAtomicAdd(diff + hs * stride + we, -v);'
-
-    def drop_corner(name, text):
-        if name == 'ps_roi_pool_cuda_kernel.cuh':
-            assert line in text
-            text = text.replace(line, '')
-        return text
-
-    exe = host_cuda.build('ps_roi_on_host', tmp_path, drop_corner)
+    exe = host_cuda.build(
+        'ps_roi_on_host', tmp_path,
+        host_cuda.replacing(
+            'ps_roi_pool_cuda_kernel.cuh',
+            'if (we < width) gpuAtomicAdd(diff + hs * stride + we, -v);', ''))
     x, rois, grad_out = case(1, 9, 13, 10, torch.float64)
     got = run_on_host(exe, 'pool', True, True, grad_out, rois, True, x.shape)
     assert not torch.allclose(got,

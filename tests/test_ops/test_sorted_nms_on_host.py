@@ -71,15 +71,11 @@ def test_cuda_kernels_on_host_match_cpu(host_kernels, num):
 
 def test_host_harness_sees_a_broken_walk(tmp_path):
     """The harness fails a walk that forgets the overlaps within a word."""
-    line = 'live &= ~diag[b] & ~(1ULL << b);'
-
-    def forget_overlaps(name, text):
-        if name == 'sorted_nms_cuda_kernel.cuh':
-            assert line in text
-            text = text.replace(line, 'live &= ~(1ULL << b);')
-        return text
-
-    exe = host_cuda.build('sorted_nms_on_host', tmp_path, forget_overlaps)
+    exe = host_cuda.build(
+        'sorted_nms_on_host', tmp_path,
+        host_cuda.replacing('sorted_nms_cuda_kernel.cuh',
+                            'live &= ~diag[b] & ~(1ULL << b);',
+                            'live &= ~(1ULL << b);'))
     boxes, valid = sorted_images(130, seed=3)
     got, = run_on_host(exe, [(boxes, valid, 0.5, 200)])
     assert not torch.equal(got, sorted_nms(boxes, valid, 0.5, 200))
