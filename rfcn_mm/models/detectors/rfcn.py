@@ -18,8 +18,9 @@ from ..utils.fixed_shape_post import (check_fixed_shape_support,
                                       fixed_shape_detections,
                                       fixed_shape_proposals, proposals_to_rois)
 from ..utils.fixed_shape_train import (check_fixed_shape_train_support,
-                                       pack_ground_truth, rcnn_loss,
-                                       rcnn_slots, rpn_loss, targets)
+                                       inside_image, pack_ground_truth,
+                                       rcnn_loss, rcnn_slots, rpn_loss,
+                                       targets)
 
 DTYPES = dict(
     float32=torch.float32, float16=torch.float16, bfloat16=torch.bfloat16)
@@ -394,9 +395,7 @@ class RFCN(TwoStageDetector):
             return
         anchors = self.rpn_head.prior_generator.grid_priors([(rows, cols)],
                                                             device='cpu')[0]
-        if not ((anchors[:, 0] >= -border) & (anchors[:, 1] >= -border) &
-                (anchors[:, 2] < w + border) &
-                (anchors[:, 3] < h + border)).any():
+        if not inside_image(anchors, h, w, border).any():
             raise ValueError(
                 f'no RPN anchor lies inside an image of {h}x{w} pixels '
                 f'(train_cfg.rpn.allowed_border={border}); check the image '

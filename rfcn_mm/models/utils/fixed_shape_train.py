@@ -281,6 +281,14 @@ def reg_loss(module,
         **kwargs)
 
 
+def inside_image(priors: Tensor, h, w, border) -> Tensor:
+    """mmdet's ``anchor_inside_flags``: which (..., 4) priors lie within
+    ``border`` pixels of an image of height ``h`` and width ``w`` (numbers,
+    or tensors that broadcast against ``priors[..., 0]``)."""
+    return (priors[..., 0] >= -border) & (priors[..., 1] >= -border) & \
+        (priors[..., 2] < w + border) & (priors[..., 3] < h + border)
+
+
 def rpn_loss(rpn_head,
              cls_score: Tensor,
              bbox_pred: Tensor,
@@ -317,11 +325,8 @@ def rpn_loss(rpn_head,
         (anchor_yx[None, :, 1] < img_info[:, 3:4])
     border = train_cfg.get('allowed_border', -1)
     if border >= 0:
-        h, w = img_info[:, 0:1], img_info[:, 1:2]
-        valid = valid & (priors[None, :, 0] >= -border) & \
-            (priors[None, :, 1] >= -border) & \
-            (priors[None, :, 2] < w + border) & \
-            (priors[None, :, 3] < h + border)
+        valid = valid & inside_image(priors[None], img_info[:, 0:1],
+                                     img_info[:, 1:2], border)
     all_priors = priors[None].expand(n, -1, -1)
     gt_inds = max_iou_assign(rpn_head.assigner, iou(gt_boxes, all_priors),
                              gt_valid, valid)
