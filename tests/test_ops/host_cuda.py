@@ -21,8 +21,26 @@ HARNESS = osp.join(ROOT, 'tests', 'test_ops', 'cuda_on_host')
 COMMON = osp.join(ROOT, 'rfcn_mm', 'ops', 'csrc', 'common')
 KERNELS = osp.join(COMMON, 'cuda')
 
+
+def _gxx_has_cxx20_threads():
+    """Whether g++ is there and has what cuda_on_host.h uses (C++20's
+    std::barrier and std::atomic_ref)."""
+    if shutil.which('g++') is None:
+        return False
+    probe = ('#include <atomic>\n#include <barrier>\n'
+             'int main() { float f = 0; std::barrier<> b(1);'
+             ' std::atomic_ref<float>(f).fetch_add(1.f); }\n')
+    return subprocess.run(
+        ['g++', '-std=c++20', '-fsyntax-only', '-x', 'c++', '-'],
+        input=probe,
+        text=True,
+        capture_output=True).returncode == 0
+
+
 needs_gxx = pytest.mark.skipif(
-    shutil.which('g++') is None, reason='needs g++ to build the kernels')
+    not _gxx_has_cxx20_threads(),
+    reason='needs g++ with C++20 (std::barrier, std::atomic_ref) to build '
+    'the kernels for the host')
 
 
 def host_source(text):
