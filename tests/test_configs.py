@@ -4,7 +4,7 @@ import glob
 import os.path as osp
 
 import pytest
-from mmdet.registry import MODELS
+from mmdet.registry import MODELS, VISUALIZERS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
 
@@ -52,3 +52,19 @@ def test_config_loads_and_builds(path):
     for name in ('train_dataloader', 'val_dataloader', 'test_evaluator',
                  'optim_wrapper', 'param_scheduler', 'train_cfg'):
         assert name in cfg, name
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
+def test_visualizer_backends_start(path, tmp_path):
+    """The Runner hands the config to every vis backend before training
+    starts; each must work with the installed requirements (TensorBoard,
+    for one, is not among them)."""
+    cfg = Config.fromfile(path)
+    register_all_modules()
+    visualizer = VISUALIZERS.build(
+        dict(
+            cfg.visualizer,
+            name=f'test_configs_{osp.basename(path)}',
+            save_dir=str(tmp_path)))
+    visualizer.add_config(cfg)
+    assert (tmp_path / 'vis_data' / 'config.py').is_file()

@@ -162,8 +162,8 @@ default_hooks = dict(
         interval=5000,
         max_keep_ckpts=3))
 log_processor = dict(by_epoch=False)
-vis_backends = [
-    dict(type='LocalVisBackend'),
-    dict(type='TensorboardVisBackend')
-]
+# TensorBoard too (needs `pip install tensorboard`):
+# vis_backends = [dict(type='LocalVisBackend'),
+#                 dict(type='TensorboardVisBackend')]
+vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(vis_backends=vis_backends)
