@@ -10,10 +10,10 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]
+# a list replaces its base: each of the base's datasets, with this pipeline
 train_dataloader = dict(
     dataset=dict(
-        dataset=dict(
-            datasets=[
-                dict(pipeline=train_pipeline),
-                dict(pipeline=train_pipeline)
-            ])))
+        dataset=dict(datasets=[
+            dict(voc, pipeline=train_pipeline)
+            for voc in _base_.train_dataloader.dataset.dataset.datasets
+        ])))

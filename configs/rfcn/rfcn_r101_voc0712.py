@@ -130,8 +130,21 @@ model = dict(
             nms=dict(type='nms', iou_threshold=0.3),  # per-class NMS 0.3
             max_per_img=100)))
 
-# single scale 600 (max 1000) with flips: mmdet's VOC pipeline already is
-train_dataloader = dict(batch_size=1, num_workers=2)  # x 8 GPUs = 8 images
+# mmdet's VOC 07+12 data and pipeline (single scale 600, max 1000, with
+# flips), read by CheckedVOCDataset: a corrupt or missing annotation or
+# image, or an unknown class, stops the run at start with the file named
+# (boxes that leave the image are clipped, as mmdet's Resize does anyway)
+train_dataloader = dict(
+    batch_size=1,  # x 8 GPUs = 8 images
+    num_workers=2,
+    dataset=dict(
+        dataset=dict(datasets=[
+            dict(voc, type='CheckedVOCDataset', out_of_image='clip')
+            for voc in _base_.train_dataloader.dataset.dataset.datasets
+        ])))
+val_dataloader = dict(
+    dataset=dict(type='CheckedVOCDataset', out_of_image='clip'))
+test_dataloader = val_dataloader
 
 # SGD, lr 1e-3 for 20k then 1e-4 for 10k iterations at 8 images/iteration
 train_cfg = dict(
