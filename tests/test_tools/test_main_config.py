@@ -1,15 +1,16 @@
-"""The README's commands on the main config, R-101 as configured, on a few
-images in PASCAL VOC's layout at its relative path: tools/train.py trains and
-validates, then tools/test.py --eval mAP reproduces the validation's mAP
-from the checkpoint."""
+"""The README's commands on the main config and on the COCO config, R-101 as
+configured, on a few images in each dataset's layout at the configs'
+relative paths: tools/train.py trains and validates, then tools/test.py
+reproduces the validation's metric from the checkpoint (and, for COCO, tests
+with mmdet's test-time augmentation)."""
 import os.path as osp
 import subprocess
 import sys
 
-from helpers.tiny_data import write_voc
+import pytest
+from helpers.tiny_data import write_coco, write_voc
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r101_voc0712.py')
 # no ImageNet weights: nothing to fetch
 OFFLINE = ('model.backbone.init_cfg=None',
            'model.roi_head.shared_head.init_cfg=None')
@@ -25,28 +26,46 @@ def _run(cwd, *args):
     return proc.stdout
 
 
-def _logged_maps(stdout):
+def _logged(stdout, key):
+    """Every value of ``key`` that mmengine's log printed."""
     return [
-        float(line.split('pascal_voc/mAP:')[1].split()[0])
-        for line in stdout.splitlines() if 'pascal_voc/mAP:' in line
+        float(line.split(f'{key}:')[1].split()[0])
+        for line in stdout.splitlines() if f'{key}:' in line
     ]
 
 
-def test_train_then_test_the_main_config(tmp_path):
-    voc = tmp_path / 'data' / 'VOCdevkit'
-    write_voc(str(voc), 2007)
-    write_voc(str(voc), 2012, splits=('trainval', ))
-    work = tmp_path / 'work_dirs' / 'main'
+def _voc(root):
+    voc = osp.join(root, 'data', 'VOCdevkit')
+    write_voc(voc, 2007)
+    write_voc(voc, 2012, splits=('trainval', ))
+
+
+def _coco(root):
+    write_coco(osp.join(root, 'data', 'coco'))
+
+
+@pytest.mark.parametrize('config,write,metric,extra', [
+    ('rfcn_r101_voc0712.py', _voc, 'pascal_voc/mAP', ('--eval', 'mAP')),
+    ('rfcn_r101_coco.py', _coco, 'coco/bbox_mAP', ('--eval', 'bbox')),
+])
+def test_train_then_test(config, write, metric, extra, tmp_path):
+    write(str(tmp_path))
+    config = osp.join(ROOT, 'configs', 'rfcn', config)
+    work = tmp_path / 'work_dirs' / 'run'
     out = _run(tmp_path, osp.join(ROOT,
-                                  'tools', 'train.py'), CONFIG, '--work-dir',
+                                  'tools', 'train.py'), config, '--work-dir',
                str(work), '--cfg-options', *OFFLINE, 'train_cfg.max_iters=2',
                'train_cfg.val_interval=2',
                'default_hooks.checkpoint.interval=2')
     checkpoint = work / 'iter_2.pth'
     assert checkpoint.is_file()
-    (val_map, ) = _logged_maps(out)
-    assert 0 <= val_map <= 1
-    test_out = _run(tmp_path, osp.join(ROOT, 'tools', 'test.py'), CONFIG,
-                    str(checkpoint), '--eval', 'mAP', '--work-dir',
+    (val_metric, ) = _logged(out, metric)
+    assert 0 <= val_metric <= 1
+    test = [osp.join(ROOT, 'tools', 'test.py'), config, str(checkpoint)]
+    test_out = _run(tmp_path, *test, *extra, '--work-dir',
                     str(tmp_path / 'test'), '--cfg-options', *OFFLINE)
-    assert _logged_maps(test_out) == [val_map]
+    assert _logged(test_out, metric) == [val_metric]
+    if 'coco' in config:
+        tta_out = _run(tmp_path, *test, '--tta', '--work-dir',
+                       str(tmp_path / 'tta'), '--cfg-options', *OFFLINE)
+        assert len(_logged(tta_out, metric)) == 1
