@@ -7,10 +7,12 @@ import glob
 import os.path as osp
 
 import pytest
+import torch
 from helpers.tiny_data import IMAGES, write_all, write_voc
 from mmdet.registry import MODELS, VISUALIZERS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
@@ -129,3 +131,46 @@ def test_main_config_names_a_corrupt_annotation(tmp_path, monkeypatch):
             match='corrupt annotation file .*VOC2012.*'
             '2012_000001.xml'):
         Runner.build_dataloader(loader_cfg, seed=0)
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
+def test_one_training_step_and_validation(path, data_dir, monkeypatch):
+    """Each config's model, data loaders and optimizer, built as the Runner
+    builds them (without ImageNet weights), take one training step on a
+    batch from the training loader and then predict boxes for a batch from
+    the validation loader, in the original image's coordinates."""
+    monkeypatch.chdir(data_dir)
+    cfg = Config.fromfile(path)
+    register_all_modules()
+    init_default_scope('mmdet')
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.backbone.init_cfg = None
+    if model_cfg.roi_head.get('shared_head'):
+        model_cfg.roi_head.shared_head.init_cfg = None
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    loaders = {}
+    for split in ('train', 'val'):
+        loader_cfg = copy.deepcopy(cfg[f'{split}_dataloader'])
+        loader_cfg.update(num_workers=0, persistent_workers=False)
+        loaders[split] = Runner.build_dataloader(loader_cfg, seed=0)
+    before = [p.detach().clone() for p in model.parameters()]
+    model.train()
+    log_vars = model.train_step(next(iter(loaders['train'])), optim_wrapper)
+    assert torch.isfinite(log_vars['loss'])
+    assert log_vars['loss_cls'] > 0 and log_vars['loss_rpn_cls'] > 0
+    changed = [
+        not torch.equal(b, p) for b, p in zip(before, model.parameters())
+    ]
+    assert any(changed)
+    model.eval()
+    batch = next(iter(loaders['val']))
+    results = model.val_step(batch)
+    for result in results:
+        h, w = result.ori_shape
+        pred = result.pred_instances
+        assert len(pred) <= cfg.model.test_cfg.rcnn.max_per_img
+        boxes = pred.bboxes
+        assert (boxes[:, 0] >= 0).all() and (boxes[:, 2] <= w).all()
+        assert (boxes[:, 1] >= 0).all() and (boxes[:, 3] <= h).all()
