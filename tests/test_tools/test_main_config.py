@@ -1,14 +1,15 @@
 """The README's commands on the main config and on the COCO config, R-101 as
 configured, on a few images in each dataset's layout at the configs'
 relative paths: tools/train.py trains and validates, then tools/test.py
-reproduces the validation's metric from the checkpoint (and, for COCO, tests
-with mmdet's test-time augmentation)."""
+reproduces the validation's metric from the checkpoint, dumps predictions
+and draws them (VOC) and tests with mmdet's test-time augmentation (COCO)."""
 import os.path as osp
 import subprocess
 import sys
 
 import pytest
-from helpers.tiny_data import write_coco, write_voc
+from helpers.tiny_data import IMAGES, write_coco, write_voc
+from mmengine.fileio import load
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # no ImageNet weights: nothing to fetch
@@ -65,6 +66,20 @@ def test_train_then_test(config, write, metric, extra, tmp_path):
     test_out = _run(tmp_path, *test, *extra, '--work-dir',
                     str(tmp_path / 'test'), '--cfg-options', *OFFLINE)
     assert _logged(test_out, metric) == [val_metric]
+    if 'voc' in config:
+        # raw predictions and drawn detections of both test images
+        out_pkl = tmp_path / 'results.pkl'
+        _run(tmp_path, *test, '--out', str(out_pkl), '--show-dir', 'vis',
+             '--work-dir', str(tmp_path / 'show'), '--cfg-options', *OFFLINE)
+        results = load(str(out_pkl))
+        assert len(results) == len(IMAGES)
+        for result, ((w, h), _) in zip(results, IMAGES):
+            assert tuple(result['ori_shape']) == (h, w)
+            boxes = result['pred_instances']['bboxes']
+            assert len(boxes) > 0 and (boxes[:, 2:] <= boxes.new_tensor(
+                [w, h])).all()
+        drawn = sorted((tmp_path / 'show').glob('*/vis/*.jpg'))
+        assert [p.stem for p in drawn] == ['2007_000000', '2007_000001']
     if 'coco' in config:
         tta_out = _run(tmp_path, *test, '--tta', '--work-dir',
                        str(tmp_path / 'tta'), '--cfg-options', *OFFLINE)
