@@ -172,5 +172,6 @@ def test_one_training_step_and_validation(path, data_dir, monkeypatch):
         pred = result.pred_instances
         assert len(pred) <= cfg.model.test_cfg.rcnn.max_per_img
         boxes = pred.bboxes
-        assert (boxes[:, 0] >= 0).all() and (boxes[:, 2] <= w).all()
-        assert (boxes[:, 1] >= 0).all() and (boxes[:, 3] <= h).all()
+        # mmdet clips to the resized image, then rescales: float error
+        assert (boxes[:, :2] >= 0).all()
+        assert (boxes[:, 2:] <= boxes.new_tensor([w, h]) + 1e-3).all()

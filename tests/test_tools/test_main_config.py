@@ -76,8 +76,9 @@ def test_train_then_test(config, write, metric, extra, tmp_path):
         for result, ((w, h), _) in zip(results, IMAGES):
             assert tuple(result['ori_shape']) == (h, w)
             boxes = result['pred_instances']['bboxes']
-            assert len(boxes) > 0 and (boxes[:, 2:] <= boxes.new_tensor(
-                [w, h])).all()
+            # mmdet clips to the resized image, then rescales: float error
+            assert len(boxes) > 0 and (
+                boxes[:, 2:] <= boxes.new_tensor([w, h]) + 1e-3).all()
         drawn = sorted((tmp_path / 'show').glob('*/vis/*.jpg'))
         assert [p.stem for p in drawn] == ['2007_000000', '2007_000001']
     if 'coco' in config:
