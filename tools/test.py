@@ -77,8 +77,15 @@ def build_cfg(args) -> Config:
         evaluator = ConfigDict(EVALUATORS[args.eval])
         if args.eval == 'bbox':
             dataset = cfg.test_dataloader.dataset
+            ann_file = dataset.get('ann_file', '')
+            if not str(ann_file).endswith('.json'):
+                raise ValueError(
+                    '--eval bbox is COCO\'s metric and reads the test set\'s '
+                    'COCO json annotations; this config tests on '
+                    f'{dataset.get("type")} with ann_file "{ann_file}" '
+                    '(use --eval mAP)')
             evaluator.ann_file = osp.join(
-                dataset.get('data_root', ''), dataset.ann_file)
+                dataset.get('data_root', ''), ann_file)
         cfg.test_evaluator = evaluator
     if args.show or args.show_dir:
         hook = cfg.default_hooks.get('visualization')

@@ -85,3 +85,19 @@ def test_train_then_test(config, write, metric, extra, tmp_path):
         tta_out = _run(tmp_path, *test, '--tta', '--work-dir',
                        str(tmp_path / 'tta'), '--cfg-options', *OFFLINE)
         assert len(_logged(tta_out, metric)) == 1
+
+
+def test_coco_metric_on_a_voc_config_is_refused(tmp_path):
+    config = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r101_voc0712.py')
+    any_file = osp.join(ROOT, 'README.md')  # refused before it is read
+    cmd = [
+        sys.executable,
+        osp.join(ROOT, 'tools', 'test.py'), config, any_file, '--eval', 'bbox',
+        '--work-dir',
+        str(tmp_path)
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert 'this config tests on CheckedVOCDataset with ann_file ' \
+        '"VOC2007/ImageSets/Main/test.txt" (use --eval mAP)' in \
+        proc.stderr.splitlines()[-1]
