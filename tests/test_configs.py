@@ -8,7 +8,7 @@ import os.path as osp
 
 import pytest
 import torch
-from helpers.tiny_data import IMAGES, write_all, write_voc
+from helpers.tiny_data import IMAGES, write_all, write_voc0712
 from mmdet.registry import MODELS, VISUALIZERS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
@@ -78,6 +78,25 @@ def test_visualizer_backends_start(path, tmp_path):
     assert (tmp_path / 'vis_data' / 'config.py').is_file()
 
 
+def _load(path):
+    """A config, with mmdet's registries ready to build from it."""
+    cfg = Config.fromfile(path)
+    register_all_modules()
+    init_default_scope('mmdet')
+    return cfg
+
+
+def _loader(cfg, split):
+    """The config's ``split`` data loader as the Runner builds it, loading
+    in this process."""
+    return Runner.build_dataloader(
+        dict(
+            cfg[f'{split}_dataloader'],
+            num_workers=0,
+            persistent_workers=False),
+        seed=0)
+
+
 @pytest.fixture(scope='module')
 def data_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp('workdir')
@@ -92,13 +111,8 @@ def test_dataloaders_build_and_load(path, split, data_dir, monkeypatch):
     layout and at the relative path the config names, and yields a batch;
     the evaluation splits yield the boxes written to disk, unresized."""
     monkeypatch.chdir(data_dir)
-    cfg = Config.fromfile(path)
-    register_all_modules()
-    init_default_scope('mmdet')
-    loader_cfg = copy.deepcopy(cfg[f'{split}_dataloader'])
-    loader_cfg.update(num_workers=0, persistent_workers=False)
-    loader = Runner.build_dataloader(loader_cfg, seed=0)
-    batch = next(iter(loader))
+    cfg = _load(path)
+    batch = next(iter(_loader(cfg, split)))
     assert len(batch['inputs']) == len(batch['data_samples']) >= 1
     sample = batch['data_samples'][0]
     assert len(sample.gt_instances) > 0
@@ -115,22 +129,16 @@ def test_main_config_names_a_corrupt_annotation(tmp_path, monkeypatch):
     """The main config reads VOC with CheckedVOCDataset: a damaged file
     stops the data loader's construction with the file named."""
     voc = tmp_path / 'data' / 'VOCdevkit'
-    write_voc(str(voc), 2007)
-    write_voc(str(voc), 2012, splits=('trainval', ))
+    write_voc0712(str(voc))
     (voc / 'VOC2012' / 'Annotations' /
      '2012_000001.xml').write_text('<annotation><size><width>10</wid')
     monkeypatch.chdir(tmp_path)
-    cfg = Config.fromfile(
-        osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r101_voc0712.py'))
-    register_all_modules()
-    init_default_scope('mmdet')
-    loader_cfg = dict(
-        cfg.train_dataloader, num_workers=0, persistent_workers=False)
+    cfg = _load(osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r101_voc0712.py'))
     with pytest.raises(
             ValueError,
             match='corrupt annotation file .*VOC2012.*'
             '2012_000001.xml'):
-        Runner.build_dataloader(loader_cfg, seed=0)
+        _loader(cfg, 'train')
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
@@ -140,9 +148,7 @@ def test_one_training_step_and_validation(path, data_dir, monkeypatch):
     batch from the training loader and then predict boxes for a batch from
     the validation loader, in the original image's coordinates."""
     monkeypatch.chdir(data_dir)
-    cfg = Config.fromfile(path)
-    register_all_modules()
-    init_default_scope('mmdet')
+    cfg = _load(path)
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.backbone.init_cfg = None
     if model_cfg.roi_head.get('shared_head'):
@@ -150,14 +156,10 @@ def test_one_training_step_and_validation(path, data_dir, monkeypatch):
     model = MODELS.build(model_cfg)
     model.init_weights()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    loaders = {}
-    for split in ('train', 'val'):
-        loader_cfg = copy.deepcopy(cfg[f'{split}_dataloader'])
-        loader_cfg.update(num_workers=0, persistent_workers=False)
-        loaders[split] = Runner.build_dataloader(loader_cfg, seed=0)
     before = [p.detach().clone() for p in model.parameters()]
     model.train()
-    log_vars = model.train_step(next(iter(loaders['train'])), optim_wrapper)
+    log_vars = model.train_step(
+        next(iter(_loader(cfg, 'train'))), optim_wrapper)
     assert torch.isfinite(log_vars['loss'])
     assert log_vars['loss_cls'] > 0 and log_vars['loss_rpn_cls'] > 0
     changed = [
@@ -165,7 +167,7 @@ def test_one_training_step_and_validation(path, data_dir, monkeypatch):
     ]
     assert any(changed)
     model.eval()
-    batch = next(iter(loaders['val']))
+    batch = next(iter(_loader(cfg, 'val')))
     results = model.val_step(batch)
     for result in results:
         h, w = result.ori_shape

@@ -53,6 +53,13 @@ def write_voc(root, year, splits=('trainval', 'test')):
             f.write('\n'.join(names) + '\n')
 
 
+def write_voc0712(devkit):
+    """VOC2007 trainval and test, VOC2012 trainval under ``devkit``: what
+    the 07+12 configs read."""
+    write_voc(devkit, 2007)
+    write_voc(devkit, 2012, splits=('trainval', ))
+
+
 def write_coco(root, splits=('train2017', 'val2017')):
     """``root/annotations/instances_{split}.json`` and ``root/{split}/``."""
     os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
@@ -87,8 +94,7 @@ def write_coco(root, splits=('train2017', 'val2017')):
 def write_all(root):
     """Every layout under ``root/data``."""
     data = osp.join(root, 'data')
-    write_voc(osp.join(data, 'VOCdevkit'), 2007)
-    write_voc(osp.join(data, 'VOCdevkit'), 2012, splits=('trainval', ))
+    write_voc0712(osp.join(data, 'VOCdevkit'))
     write_coco(osp.join(data, 'coco'))
     make_synthetic_voc(
         osp.join(data, 'synthetic_voc'), num_train=2, num_test=2)

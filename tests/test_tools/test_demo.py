@@ -4,8 +4,8 @@ reproduces the demo's mAP from its checkpoint, and tools/vis_score_maps.py
 draws the score maps."""
 import json
 import os.path as osp
-import subprocess
-import sys
+
+from helpers.tool_runs import logged, run_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # 150 iterations on 150 images reached 0.255 mAP on a 2-core CPU machine;
@@ -13,20 +13,13 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MAP_FLOOR = 0.15
 
 
-def _run(*args, timeout=900):
-    proc = subprocess.run([sys.executable, *args],
-                          capture_output=True,
-                          text=True,
-                          timeout=timeout,
-                          cwd=ROOT)
-    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-3000:])
-    return proc.stdout
+def _run(*args):
+    return run_tool(*args, cwd=ROOT, timeout=900)
 
 
 def _logged_map(stdout):
     """The last VOC mAP that mmengine's log printed."""
-    line = [ln for ln in stdout.splitlines() if 'pascal_voc/mAP' in ln][-1]
-    return float(line.split('pascal_voc/mAP:')[1].split()[0])
+    return logged(stdout, 'pascal_voc/mAP')[-1]
 
 
 def test_short_demo_trains_evaluates_and_draws(tmp_path):
@@ -43,8 +36,8 @@ def test_short_demo_trains_evaluates_and_draws(tmp_path):
     assert len(pngs) == 2
     # the VOC layout that mmdet's VOCDataset reads
     voc = data / 'VOC2007'
-    assert len((voc / 'ImageSets' / 'Main' / 'test.txt').read_text().split(
-    )) == 40
+    assert len(
+        (voc / 'ImageSets' / 'Main' / 'test.txt').read_text().split()) == 40
     assert len(list((voc / 'Annotations').glob('*.xml'))) == 190
 
     cfg = str(work / 'rfcn_r18_synthetic-voc.py')
@@ -65,6 +58,6 @@ def test_short_demo_trains_evaluates_and_draws(tmp_path):
     maps = tmp_path / 'maps.png'
     _run(
         osp.join('tools', 'vis_score_maps.py'), cfg, summary['checkpoint'],
-        str(img), '--roi', '10', '10', '120', '120', '--class-name',
-        'ellipse', '--out', str(maps))
+        str(img), '--roi', '10', '10', '120', '120', '--class-name', 'ellipse',
+        '--out', str(maps))
     assert maps.stat().st_size > 10000

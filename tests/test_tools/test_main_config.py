@@ -8,7 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from helpers.tiny_data import IMAGES, write_coco, write_voc
+from helpers.tiny_data import IMAGES, write_coco, write_voc0712
+from helpers.tool_runs import logged, run_tool
 from mmengine.fileio import load
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -18,27 +19,11 @@ OFFLINE = ('model.backbone.init_cfg=None',
 
 
 def _run(cwd, *args):
-    proc = subprocess.run([sys.executable, *args],
-                          capture_output=True,
-                          text=True,
-                          timeout=600,
-                          cwd=cwd)
-    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-3000:])
-    return proc.stdout
-
-
-def _logged(stdout, key):
-    """Every value of ``key`` that mmengine's log printed."""
-    return [
-        float(line.split(f'{key}:')[1].split()[0])
-        for line in stdout.splitlines() if f'{key}:' in line
-    ]
+    return run_tool(*args, cwd=cwd)
 
 
 def _voc(root):
-    voc = osp.join(root, 'data', 'VOCdevkit')
-    write_voc(voc, 2007)
-    write_voc(voc, 2012, splits=('trainval', ))
+    write_voc0712(osp.join(root, 'data', 'VOCdevkit'))
 
 
 def _coco(root):
@@ -60,12 +45,12 @@ def test_train_then_test(config, write, metric, extra, tmp_path):
                'default_hooks.checkpoint.interval=2')
     checkpoint = work / 'iter_2.pth'
     assert checkpoint.is_file()
-    (val_metric, ) = _logged(out, metric)
+    (val_metric, ) = logged(out, metric)
     assert 0 <= val_metric <= 1
     test = [osp.join(ROOT, 'tools', 'test.py'), config, str(checkpoint)]
     test_out = _run(tmp_path, *test, *extra, '--work-dir',
                     str(tmp_path / 'test'), '--cfg-options', *OFFLINE)
-    assert _logged(test_out, metric) == [val_metric]
+    assert logged(test_out, metric) == [val_metric]
     if 'voc' in config:
         # raw predictions and drawn detections of both test images
         out_pkl = tmp_path / 'results.pkl'
@@ -84,7 +69,7 @@ def test_train_then_test(config, write, metric, extra, tmp_path):
     if 'coco' in config:
         tta_out = _run(tmp_path, *test, '--tta', '--work-dir',
                        str(tmp_path / 'tta'), '--cfg-options', *OFFLINE)
-        assert len(_logged(tta_out, metric)) == 1
+        assert len(logged(tta_out, metric)) == 1
 
 
 def test_coco_metric_on_a_voc_config_is_refused(tmp_path):
