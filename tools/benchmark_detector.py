@@ -17,7 +17,9 @@ shape fixed, so with cudnn.benchmark on), and with ``cuda_graph=True`` too
 (forward and backward replayed as one CUDA graph).
 Prints a table with the C4/R-FCN ratios. Absolute times only mean something
 on a GPU. ``--profile FILE`` writes torch.profiler tables of R-FCN's
-inference and training steps instead.
+inference and training steps instead. ``--work`` counts instead of timing:
+floating-point operations, aten ops dispatched and host synchronisations
+of each step, the same on every device (so meaningful on a CPU too).
 """
 import argparse
 import copy
@@ -222,6 +224,63 @@ def profile_rfcn(device, warmup, out_file):
     print(f'profile written to {out_file}')
 
 
+def work(step):
+    """GFLOP (``torch.utils.flop_counter``), aten ops and host
+    synchronisations (:class:`rfcn_mm.utils.OpCensus`) of one call of
+    ``step``, after a first call that fills the caches (anchors)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from rfcn_mm.utils import OpCensus
+    step()
+    flops = FlopCounterMode(display=False)
+    with flops, OpCensus() as census:
+        step()
+    return flops.get_total_flops() / 1e9, census.num_ops, len(
+        census.host_syncs)
+
+
+def work_table(device):
+    """Markdown table of :func:`work` for each detector's training step from
+    300 and 2000 proposals and inference step, with the ratios that bound
+    the timed ones: at equal efficiency, R-FCN's time over C4's is its
+    GFLOP over C4's."""
+    rows = [
+        '| step | detector | GFLOP | aten ops | host syncs |',
+        '|---|---|---|---|---|'
+    ]
+    gflop = {}
+    runs = [
+        (f'training, OHEM from {n} proposals', label,
+         lambda n=n, name=name, fs=fs: train_step(name, device, n, False, fs))
+        for n in (300, 2000)
+        for name, fs, label in (('c4', False, 'Faster R-CNN C4'),
+                                ('rfcn', False, 'R-FCN, mmdet target code'),
+                                ('rfcn', True, 'R-FCN, fixed-shape losses'))
+    ]
+    runs += [(f'inference, {mode}', label,
+              lambda name=name, mode=mode: infer_step(name, device, mode))
+             for mode in ('eager', 'fused-fp32')
+             for name, label in (('c4', 'Faster R-CNN C4'), ('rfcn', 'R-FCN'))]
+    for what, label, make in runs:
+        g, ops, syncs = work(make())
+        gflop[what, label] = g
+        rows.append(f'| {what} | {label} | {g:.1f} | {ops} | {syncs} |')
+        print(rows[-1], flush=True)
+    c4, rfcn = 'Faster R-CNN C4', 'R-FCN, mmdet target code'
+    t300, t2000, infer = ('training, OHEM from 300 proposals',
+                          'training, OHEM from 2000 proposals',
+                          'inference, eager')
+    rows += [
+        '', f'GFLOP of a training step, R-FCN / C4: '
+        f'{gflop[t300, rfcn] / gflop[t300, c4]:.2f} from 300 proposals, '
+        f'{gflop[t2000, rfcn] / gflop[t2000, c4]:.2f} from 2000; 2000 / 300: '
+        f'R-FCN {gflop[t2000, rfcn] / gflop[t300, rfcn]:.2f}, C4 '
+        f'{gflop[t2000, c4] / gflop[t300, c4]:.2f}. Inference, C4 / R-FCN: '
+        f'{gflop[infer, c4] / gflop[infer, "R-FCN"]:.2f}.'
+    ]
+    return rows
+
+
 def train_ms(name,
              device,
              num_proposals,
@@ -308,10 +367,17 @@ def main():
         help='instead of timing, write torch.profiler tables of R-FCN '
         '(inference: float32 and the bfloat16 fast mode; training: mmdet\'s '
         'target code, fixed-shape losses, CUDA graph) to FILE')
+    parser.add_argument(
+        '--work',
+        action='store_true',
+        help='instead of timing, count the GFLOP, aten ops and host '
+        'synchronisations of each step (device-independent)')
     args = parser.parse_args()
     dev, w, r = args.device, args.warmup, args.reps
     if args.profile:
         return profile_rfcn(dev, w, args.profile)
+    if args.work:
+        return write_table(args, work_table(dev))
     rows = [
         '| measurement | Faster R-CNN C4 ms | R-FCN ms | C4 / R-FCN |',
         '|---|---|---|---|'
@@ -364,7 +430,11 @@ def main():
         f'{min(c / f for c, f in infer.values()):.2f}x to '
         f'{max(c / f for c, f in infer.values()):.2f}x (goal >= 2.5x).'
     ] + train_notes
-    device = torch.cuda.get_device_name() if dev == 'cuda' else 'CPU'
+    write_table(args, rows)
+
+
+def write_table(args, rows):
+    device = torch.cuda.get_device_name() if args.device == 'cuda' else 'CPU'
     table = '\n'.join([f'600x1000, batch 1, random weights, {device}', ''] +
                       rows)
     print('\n' + table)

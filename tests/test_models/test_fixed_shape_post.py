@@ -6,12 +6,12 @@ import copy
 import pytest
 import torch
 from mmengine.config import ConfigDict
-from sync_recorder import SyncRecorder
 from tiny_rfcn import build_tiny, make_batch
 
 from rfcn_mm.models.utils.fixed_shape_post import (fixed_shape_detections,
                                                    fixed_shape_proposals,
                                                    proposals_to_rois)
+from rfcn_mm.utils import OpCensus
 
 IMG_HW = [(96, 128), (80, 112), (96, 100)]
 
@@ -183,10 +183,10 @@ def test_fixed_shape_forward_never_syncs():
     info = torch.tensor([[96., 128., 1., 1.]] * 2)
     with torch.no_grad():
         model.fixed_shape_forward(inputs, info)
-        with SyncRecorder() as rec:
+        with OpCensus() as rec:
             boxes, scores, labels, valid = model.fixed_shape_forward(
                 inputs, info)
-        assert rec.found == [] and valid.any()
-        with SyncRecorder() as rec:
+        assert rec.host_syncs == [] and valid.any()
+        with OpCensus() as rec:
             build_tiny(seed=0).eval().predict(inputs, samples)
-        assert len(rec.found) > 3
+        assert len(rec.host_syncs) > 3

@@ -11,12 +11,12 @@ from mmdet.models.task_modules.assigners import AssignResult, MaxIoUAssigner
 from mmdet.models.task_modules.samplers import RandomSampler
 from mmdet.registry import MODELS
 from mmengine.structures import InstanceData
-from sync_recorder import SyncRecorder
 from tiny_rfcn import make_batch, tiny_model_cfg
 
 from rfcn_mm.models.utils.fixed_shape_train import (iou, max_iou_assign,
                                                     pack_ground_truth,
                                                     random_sample)
+from rfcn_mm.utils import OpCensus
 
 # every sample taken: the mmdet path and the fixed-shape path then see the
 # same samples without sharing a random stream
@@ -211,15 +211,15 @@ def test_fixed_shape_loss_never_syncs(sampler):
     inputs, samples = batch()
     args = model.loss_inputs(inputs, samples)
     model.fixed_shape_loss(*args)  # anchors cached, as after one step
-    with SyncRecorder() as rec:
+    with OpCensus() as rec:
         losses = model.fixed_shape_loss(*args)
         sum(scalar(v) for k, v in losses.items() if 'loss' in k).backward()
-    assert rec.found == []
+    assert rec.host_syncs == []
     # the recorder does see mmdet's path synchronise
-    with SyncRecorder() as rec:
+    with OpCensus() as rec:
         model.train_cfg['fixed_shape'] = False
         model.loss(inputs, copy.deepcopy(samples))
-    assert len(rec.found) > 10
+    assert len(rec.host_syncs) > 10
 
 
 def test_ground_truth_slots():

@@ -1,0 +1,62 @@
+import pytest
+import torch
+
+from rfcn_mm.utils import OpCensus
+
+
+def test_counts_every_op_once():
+    a, b = torch.rand(3), torch.rand(3)
+    with OpCensus() as census:
+        (a + b).sum()  # add, sum
+        a.mul_(2)  # mul_
+    assert census.num_ops == 3 and census.host_syncs == []
+
+
+def test_counts_the_backward_run_inside():
+    w = torch.rand(4, requires_grad=True)
+    x = torch.rand(4)
+    with OpCensus() as forward_only:
+        (w * x).sum()
+    with OpCensus() as both:
+        (w * x).sum().backward()
+    assert forward_only.num_ops == 2
+    # the backward of sum expands the output gradient and that of mul
+    # multiplies it by x: more ops than the forward
+    assert both.num_ops > forward_only.num_ops + 1
+    assert torch.equal(w.grad, x)
+
+
+def test_records_ops_that_wait_for_the_host():
+    x = torch.tensor([0., 2., 0., 3.])
+    with OpCensus() as census:
+        x.nonzero()
+        x[x > 0]  # boolean mask: a data-dependent shape
+        x.sum().item()
+        torch.tensor([1., 2.])  # host data: a copy from the host
+    names = census.host_syncs
+    assert len(names) == 4, names
+    assert 'nonzero' in names[0] and 'index' in names[1]
+    assert '_local_scalar_dense' in names[2] and 'lift_fresh' in names[3]
+
+
+def test_does_not_record_ops_with_fixed_shapes():
+    x, idx = torch.rand(5), torch.tensor([0, 3])
+    with OpCensus() as census:
+        x[idx]  # integer indices: shape known
+        x.masked_fill(x > 0.5, 0.)
+        x.topk(2)
+        torch.where(x > 0.5, x, 0.)
+    assert census.num_ops >= 6 and census.host_syncs == []
+
+
+@pytest.mark.cuda
+def test_records_copies_from_the_gpu():
+    x, host = torch.rand(4, device='cuda'), torch.empty(4)
+    for to_host in (x.cpu, x.tolist, lambda: host.copy_(x)):
+        with OpCensus() as census:
+            to_host()
+        assert census.host_syncs, to_host
+    for stays in (x.cuda, lambda: host.cuda(), lambda: x.copy_(host)):
+        with OpCensus() as census:
+            stays()
+        assert census.host_syncs == []
