@@ -1,10 +1,12 @@
 """What a piece of code asks of the device: the aten ops it dispatches and,
 among them, those that make a CUDA device wait for the host.
 
-Both counts are the same on every device, so they can be taken on a CPU:
-on a GPU each non-view op is roughly one kernel launch (the cost a CUDA
+On a GPU each non-view op is roughly one kernel launch (the cost a CUDA
 graph removes), and each host synchronisation idles the GPU while the CPU
-catches up (and makes the code impossible to capture in a graph).
+catches up (and makes the code impossible to capture in a graph). The
+counts can be taken on a CPU too, with two differences: copies between the
+host and a GPU (``.cpu()``, ``.cuda()``) do not happen there, and every
+tensor made from host data counts, also those that stay on the host.
 """
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -16,15 +18,26 @@ HOST_SYNC_OPS = ('nonzero', '_local_scalar_dense', 'unique', 'masked_select',
                  'is_nonzero', 'item', 'lift_fresh')
 
 
-def _is_cuda(t) -> bool:
-    return isinstance(t, torch.Tensor) and t.is_cuda
+def _device_type(t):
+    return t.device.type if isinstance(t, torch.Tensor) else None
+
+
+def _blocking_transfer(src, dst_type, non_blocking) -> bool:
+    """A copy of ``src`` to a ``dst_type`` device that the host waits for:
+    any copy from a GPU to the host (its value is needed there), and a copy
+    from the host to a GPU unless ``non_blocking`` (torch synchronises the
+    stream after a blocking one)."""
+    src_type = _device_type(src)
+    if src_type == 'cuda' and dst_type == 'cpu':
+        return True
+    return src_type == 'cpu' and dst_type == 'cuda' and not non_blocking
 
 
 def is_host_sync(func, args=(), kwargs=None) -> bool:
     """Whether the aten op ``func`` called with ``args``/``kwargs`` makes a
-    CUDA device wait for or copy from the host: the ops named in
-    :data:`HOST_SYNC_OPS`, indexing with a boolean mask, and copies from a
-    CUDA tensor to the host."""
+    CUDA device wait for the host: the ops named in :data:`HOST_SYNC_OPS`,
+    indexing with a boolean mask, and blocking copies between the host and
+    a GPU."""
     name = str(func)
     kwargs = kwargs or {}
     if any(s in name for s in HOST_SYNC_OPS):
@@ -33,20 +46,21 @@ def is_host_sync(func, args=(), kwargs=None) -> bool:
         return any(
             isinstance(i, torch.Tensor) and i.dtype == torch.bool
             for i in args[1] or [])
-    if name.startswith('aten._to_copy.') and args and _is_cuda(args[0]):
+    if name.startswith('aten._to_copy.') and args:
         device = kwargs.get('device')
-        return device is not None and torch.device(device).type == 'cpu'
+        return device is not None and _blocking_transfer(
+            args[0],
+            torch.device(device).type, kwargs.get('non_blocking', False))
     if name.startswith('aten.copy_.') and len(args) > 1:
-        dst, src = args[0], args[1]
-        return _is_cuda(src) and isinstance(dst, torch.Tensor) and \
-            dst.device.type == 'cpu'
+        non_blocking = args[2] if len(args) > 2 else kwargs.get(
+            'non_blocking', False)
+        return _blocking_transfer(args[1], _device_type(args[0]), non_blocking)
     return False
 
 
 class OpCensus(TorchDispatchMode):
     """Counts the aten ops run under it and records the names of those that
-    make a CUDA device wait for or copy from the host (see
-    :func:`is_host_sync`).
+    make a CUDA device wait for the host (see :func:`is_host_sync`).
 
     Ops of an autograd backward run inside the ``with`` block are counted
     too. Views are ops here, though they launch no kernel.

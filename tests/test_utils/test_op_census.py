@@ -1,7 +1,10 @@
 import pytest
 import torch
+from torch._subclasses.fake_tensor import FakeTensorMode
 
-from rfcn_mm.utils import OpCensus
+from rfcn_mm.utils import OpCensus, is_host_sync
+
+aten = torch.ops.aten
 
 
 def test_counts_every_op_once():
@@ -49,14 +52,44 @@ def test_does_not_record_ops_with_fixed_shapes():
     assert census.num_ops >= 6 and census.host_syncs == []
 
 
+@pytest.mark.parametrize(
+    'op, args, kwargs, expected',
+    [
+        (aten._to_copy.default, ('gpu', ), dict(device='cpu'), True),
+        (aten._to_copy.default, ('host', ), dict(device='cuda'), True),
+        (aten._to_copy.default,
+         ('host', ), dict(device='cuda', non_blocking=True), False),
+        (aten._to_copy.default, ('gpu', ), dict(dtype=torch.half), False),
+        (aten._to_copy.default, ('host', ), dict(device='cpu'), False),
+        (aten.copy_.default, ('host', 'gpu'), {}, True),  # to the host
+        (aten.copy_.default, ('host', 'gpu', True), {}, True),
+        (aten.copy_.default, ('gpu', 'host'), {}, True),  # blocking
+        (aten.copy_.default, ('gpu', 'host', True), {}, False),
+        (aten.copy_.default, ('gpu', 'host'), dict(non_blocking=True), False),
+        (aten.copy_.default, ('gpu', 'gpu'), {}, False),
+    ])
+def test_which_copies_make_the_host_wait(op, args, kwargs, expected):
+    """The decision for copies between host and GPU, on fake CUDA tensors
+    (no GPU needed); the test below checks it on real ones."""
+    with FakeTensorMode():
+        gpu = torch.empty(4, device='cuda')
+    tensors = dict(gpu=gpu, host=torch.empty(4))
+    args = tuple(tensors.get(a, a) if isinstance(a, str) else a for a in args)
+    assert is_host_sync(op, args, kwargs) is expected
+
+
 @pytest.mark.cuda
-def test_records_copies_from_the_gpu():
+def test_records_blocking_copies_between_host_and_gpu():
     x, host = torch.rand(4, device='cuda'), torch.empty(4)
-    for to_host in (x.cpu, x.tolist, lambda: host.copy_(x)):
+    pinned = torch.rand(4).pin_memory()
+    for blocking in (x.cpu, x.tolist, lambda: host.copy_(x), host.cuda,
+                     lambda: x.copy_(host)):
         with OpCensus() as census:
-            to_host()
-        assert census.host_syncs, to_host
-    for stays in (x.cuda, lambda: host.cuda(), lambda: x.copy_(host)):
+            blocking()
+        assert census.host_syncs, blocking
+    for free in (x.cuda, lambda: x + 1,
+                 lambda: pinned.to('cuda', non_blocking=True),
+                 lambda: x.copy_(pinned, non_blocking=True)):
         with OpCensus() as census:
-            stays()
-        assert census.host_syncs == []
+            free()
+        assert census.host_syncs == [], free
