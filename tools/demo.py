@@ -8,6 +8,7 @@ import json
 import os.path as osp
 import sys
 import time
+import warnings
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -74,9 +75,14 @@ def draw(runner, cfg, out_dir, num):
         result = inference_detector(model, img_path)
         img = mmcv.imconvert(mmcv.imread(img_path), 'bgr', 'rgb')
         out = osp.join(out_dir, f'{name}.png')
-        visualizer.add_datasample(
-            name, img, result, draw_gt=False, pred_score_thr=0.5,
-            out_file=out)
+        with warnings.catch_warnings():
+            # mmdet clips boxes to [0, width], mmengine's visualizer warns
+            # about any x == width: every box on the right or bottom edge
+            warnings.filterwarnings(
+                'ignore', message=r'.*The (bbox|polygon) is out of bounds')
+            visualizer.add_datasample(
+                name, img, result, draw_gt=False, pred_score_thr=0.5,
+                out_file=out)
         paths.append(out)
     return paths
 
