@@ -81,9 +81,13 @@ def build(name, num_proposals, device, fixed_shape=False):
     if fixed_shape:
         model_cfg.train_cfg.fixed_shape = True
     strip_pretrained(model_cfg)
-    model = MODELS.build(model_cfg).to(device)
+    # the same random weights in every run and on every device (drawn on
+    # the CPU): they decide how many of the RPN's boxes survive its NMS, so
+    # how many RoIs the heads see
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg)
     model.init_weights()
-    return model
+    return model.to(device)
 
 
 def batch(device, train):
@@ -141,14 +145,14 @@ def c4_roi_layers_in_float32(model):
         layers[i] = Float32RoILayer(layer)
 
 
-def infer_step(name, device, mode):
+def infer_step(name, device, mode, cuda_graph=None):
     """One ``predict`` of a 600x1000 image, in one of three modes.
 
     ``eager``: float32 as built. ``fused-fp32`` and ``fused-bf16``:
     BatchNorm folded into the convs and channels_last for both detectors;
     R-FCN through ``optimize_for_inference`` (dense stage in that precision,
-    all of inference one CUDA graph on a GPU), C4 under bfloat16 autocast
-    for ``fused-bf16``.
+    all of inference one CUDA graph on a GPU unless ``cuda_graph=False``),
+    C4 under bfloat16 autocast for ``fused-bf16``.
     """
     from mmcv.cnn import fuse_conv_bn
     model = build(name, 300, device).eval()
@@ -158,7 +162,7 @@ def infer_step(name, device, mode):
     if mode != 'eager':
         dtype = 'bfloat16' if mode == 'fused-bf16' else 'float32'
         if name == 'rfcn':
-            model.optimize_for_inference(dtype=dtype)
+            model.optimize_for_inference(dtype=dtype, cuda_graph=cuda_graph)
         else:
             fuse_conv_bn(model)
             model = model.to(memory_format=torch.channels_last)
@@ -171,6 +175,7 @@ def infer_step(name, device, mode):
         with torch.no_grad(), ctx:
             model.predict(inputs, samples)
 
+    step.model = model
     return step
 
 
@@ -224,19 +229,37 @@ def profile_rfcn(device, warmup, out_file):
     print(f'profile written to {out_file}')
 
 
+def record_proposals(rpn_head):
+    """A list that receives the number of proposals per image that mmdet's
+    ``rpn_head.predict_by_feat`` hands to the RoI head (what survives its
+    NMS); the fixed-shape code does not call it."""
+    counts = []
+    predict_by_feat = rpn_head.predict_by_feat
+
+    def recorded(*args, **kwargs):
+        results = predict_by_feat(*args, **kwargs)
+        counts.extend(len(r) for r in results)
+        return results
+
+    rpn_head.predict_by_feat = recorded
+    return counts
+
+
 def work(step):
-    """GFLOP (``torch.utils.flop_counter``), aten ops and host
-    synchronisations (:class:`rfcn_mm.utils.OpCensus`) of one call of
-    ``step``, after a first call that fills the caches (anchors)."""
+    """GFLOP (``torch.utils.flop_counter``), aten ops, host
+    synchronisations (:class:`rfcn_mm.utils.OpCensus`) and proposals per
+    image (None where the fixed-shape code handles every slot) of one call
+    of ``step``, after a first call that fills the caches (anchors)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from rfcn_mm.utils import OpCensus
     step()
+    proposals = record_proposals(step.model.rpn_head)
     flops = FlopCounterMode(display=False)
     with flops, OpCensus() as census:
         step()
-    return flops.get_total_flops() / 1e9, census.num_ops, len(
-        census.host_syncs)
+    return (flops.get_total_flops() / 1e9, census.num_ops,
+            len(census.host_syncs), proposals[0] if proposals else None)
 
 
 def work_table(device):
@@ -245,8 +268,8 @@ def work_table(device):
     the timed ones: at equal efficiency, R-FCN's time over C4's is its
     GFLOP over C4's."""
     rows = [
-        '| step | detector | GFLOP | aten ops | host syncs |',
-        '|---|---|---|---|---|'
+        '| step | detector | RoIs from the RPN | GFLOP | aten ops | '
+        'host syncs |', '|---|---|---|---|---|---|'
     ]
     gflop = {}
     runs = [
@@ -257,14 +280,17 @@ def work_table(device):
                                 ('rfcn', False, 'R-FCN, mmdet target code'),
                                 ('rfcn', True, 'R-FCN, fixed-shape losses'))
     ]
-    runs += [(f'inference, {mode}', label,
-              lambda name=name, mode=mode: infer_step(name, device, mode))
+    # eagerly: a graph replay would hide the ops it launches
+    runs += [(f'inference, {mode}', label, lambda name=name, mode=mode:
+              infer_step(name, device, mode, cuda_graph=False))
              for mode in ('eager', 'fused-fp32')
              for name, label in (('c4', 'Faster R-CNN C4'), ('rfcn', 'R-FCN'))]
     for what, label, make in runs:
-        g, ops, syncs = work(make())
+        g, ops, syncs, rois = work(make())
         gflop[what, label] = g
-        rows.append(f'| {what} | {label} | {g:.1f} | {ops} | {syncs} |')
+        rois = 'all slots' if rois is None else rois
+        rows.append(
+            f'| {what} | {label} | {rois} | {g:.1f} | {ops} | {syncs} |')
         print(rows[-1], flush=True)
     c4, rfcn = 'Faster R-CNN C4', 'R-FCN, mmdet target code'
     t300, t2000, infer = ('training, OHEM from 300 proposals',
@@ -338,6 +364,7 @@ def train_step(name,
                 model.train_step(
                     dict(inputs=[image], data_samples=samples), wrapper)
 
+        graph_step.model = model
         return graph_step
 
     def step():
@@ -350,6 +377,7 @@ def train_step(name,
         total.backward()
         opt.step()
 
+    step.model = model
     return step
 
 

@@ -8,8 +8,9 @@
 #   tests      the CUDA-marked tests, then the whole suite
 #   sanitizer  compute-sanitizer memcheck and racecheck over the op kernels
 #   bench      tools/benchmark_ops.py and tools/benchmark_detector.py (the
-#              tables and a torch.profiler breakdown of R-FCN's inference
-#              and training steps)
+#              tables, the work table with the copies between host and GPU
+#              that only a GPU run has, and a torch.profiler breakdown of
+#              R-FCN's inference and training steps)
 #   study      tools/k_study.py: R-101, k = 1, 3, 7 on the synthetic data
 # Logs, tables and plots go to $OUT (default work_dirs/gpu_check); the exit
 # status is non-zero if any stage failed.
@@ -113,6 +114,8 @@ except RuntimeError:
       step bench_ops "$PY" tools/benchmark_ops.py --out "$OUT/bench_ops.md"
       step bench_detector "$PY" tools/benchmark_detector.py \
         --out "$OUT/bench_detector.md"
+      step work_detector "$PY" tools/benchmark_detector.py --work \
+        --out "$OUT/work_detector.md"
       step profile_detector "$PY" tools/benchmark_detector.py \
         --profile "$OUT/profile_detector.md" ;;
     study)
@@ -131,7 +134,7 @@ done
 # one report with every table that was produced
 {
   echo "# GPU check, $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null)"
-  for f in bench_ops.md bench_detector.md k_study.md; do
+  for f in bench_ops.md bench_detector.md work_detector.md k_study.md; do
     [ -f "$OUT/$f" ] && { echo; cat "$OUT/$f"; }
   done
   echo; echo "Stage logs:"; for f in "$OUT"/*.log; do
