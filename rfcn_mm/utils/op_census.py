@@ -11,11 +11,14 @@ tensor made from host data counts, also those that stay on the host.
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-# ops that make a CUDA device wait for the host (a data-dependent shape or
-# a value read back), and lift_fresh, a tensor made from host data (a copy
-# from the host, which a CUDA graph cannot hold)
-HOST_SYNC_OPS = ('nonzero', '_local_scalar_dense', 'unique', 'masked_select',
-                 'is_nonzero', 'item', 'lift_fresh')
+# aten ops that make a CUDA device wait for the host: an output shape that
+# depends on the data, or a value read back; and lift_fresh, a tensor made
+# from host data (a copy from the host, which a CUDA graph cannot hold)
+HOST_SYNC_OPS = frozenset({
+    'nonzero', 'masked_select', '_unique', '_unique2', 'unique_dim',
+    'unique_consecutive', 'bincount', '_local_scalar_dense', 'item',
+    'is_nonzero', 'equal', 'lift_fresh', 'lift_fresh_copy'
+})
 
 
 def _device_type(t):
@@ -36,12 +39,17 @@ def _blocking_transfer(src, dst_type, non_blocking) -> bool:
 def is_host_sync(func, args=(), kwargs=None) -> bool:
     """Whether the aten op ``func`` called with ``args``/``kwargs`` makes a
     CUDA device wait for the host: the ops named in :data:`HOST_SYNC_OPS`,
-    indexing with a boolean mask, and blocking copies between the host and
-    a GPU."""
-    name = str(func)
+    indexing with a boolean mask, ``repeat_interleave`` with tensor repeats
+    and no ``output_size``, and blocking copies between the host and a
+    GPU."""
+    name = str(func)  # e.g. 'aten.index.Tensor'
     kwargs = kwargs or {}
-    if any(s in name for s in HOST_SYNC_OPS):
+    parts = name.split('.')
+    if len(parts) > 1 and parts[1] in HOST_SYNC_OPS:
         return True
+    if name == 'aten.repeat_interleave.Tensor':
+        # the output size is the sum of the repeats unless it is given
+        return kwargs.get('output_size') is None
     if name.startswith('aten.index.') and len(args) > 1:
         return any(
             isinstance(i, torch.Tensor) and i.dtype == torch.bool

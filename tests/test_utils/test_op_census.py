@@ -42,6 +42,17 @@ def test_records_ops_that_wait_for_the_host():
     assert '_local_scalar_dense' in names[2] and 'lift_fresh' in names[3]
 
 
+def test_records_other_data_dependent_shapes_and_values():
+    x = torch.tensor([0, 2, 0, 3])
+    for op in (lambda: x.unique(), lambda: x.unique_consecutive(),
+               lambda: x.bincount(), lambda: torch.equal(x, x),
+               lambda: x.repeat_interleave(x), lambda: bool(x[1]),
+               lambda: x.masked_select(x > 0)):
+        with OpCensus() as census:
+            op()
+        assert census.host_syncs, op
+
+
 def test_does_not_record_ops_with_fixed_shapes():
     x, idx = torch.rand(5), torch.tensor([0, 3])
     with OpCensus() as census:
@@ -49,7 +60,10 @@ def test_does_not_record_ops_with_fixed_shapes():
         x.masked_fill(x > 0.5, 0.)
         x.topk(2)
         torch.where(x > 0.5, x, 0.)
-    assert census.num_ops >= 6 and census.host_syncs == []
+        torch.nonzero_static(x > 0.5, size=5)
+        idx.repeat_interleave(idx, output_size=3)
+        x.repeat_interleave(2)
+    assert census.num_ops >= 8 and census.host_syncs == []
 
 
 @pytest.mark.parametrize(
