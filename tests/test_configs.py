@@ -67,8 +67,7 @@ def test_visualizer_backends_start(path, tmp_path):
     """The Runner hands the config to every vis backend before training
     starts; each must work with the installed requirements (TensorBoard,
     for one, is not among them)."""
-    cfg = Config.fromfile(path)
-    register_all_modules()
+    cfg = _load(path)
     visualizer = VISUALIZERS.build(
         dict(
             cfg.visualizer,

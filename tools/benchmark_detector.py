@@ -271,20 +271,23 @@ def work_table(device):
         '| step | detector | RoIs from the RPN | GFLOP | aten ops | '
         'host syncs |', '|---|---|---|---|---|---|'
     ]
+    c4, rfcn = 'Faster R-CNN C4', 'R-FCN, mmdet target code'
+    t300, t2000, infer = ('training, OHEM from 300 proposals',
+                          'training, OHEM from 2000 proposals',
+                          'inference, eager')
     gflop = {}
     runs = [
-        (f'training, OHEM from {n} proposals', label,
+        (what, label,
          lambda n=n, name=name, fs=fs: train_step(name, device, n, False, fs))
-        for n in (300, 2000)
-        for name, fs, label in (('c4', False, 'Faster R-CNN C4'),
-                                ('rfcn', False, 'R-FCN, mmdet target code'),
+        for n, what in ((300, t300), (2000, t2000))
+        for name, fs, label in (('c4', False, c4), ('rfcn', False, rfcn),
                                 ('rfcn', True, 'R-FCN, fixed-shape losses'))
     ]
     # eagerly: a graph replay would hide the ops it launches
     runs += [(f'inference, {mode}', label, lambda name=name, mode=mode:
               infer_step(name, device, mode, cuda_graph=False))
              for mode in ('eager', 'fused-fp32')
-             for name, label in (('c4', 'Faster R-CNN C4'), ('rfcn', 'R-FCN'))]
+             for name, label in (('c4', c4), ('rfcn', 'R-FCN'))]
     for what, label, make in runs:
         g, ops, syncs, rois = work(make())
         gflop[what, label] = g
@@ -292,10 +295,6 @@ def work_table(device):
         rows.append(
             f'| {what} | {label} | {rois} | {g:.1f} | {ops} | {syncs} |')
         print(rows[-1], flush=True)
-    c4, rfcn = 'Faster R-CNN C4', 'R-FCN, mmdet target code'
-    t300, t2000, infer = ('training, OHEM from 300 proposals',
-                          'training, OHEM from 2000 proposals',
-                          'inference, eager')
     rows += [
         '', f'GFLOP of a training step, R-FCN / C4: '
         f'{gflop[t300, rfcn] / gflop[t300, c4]:.2f} from 300 proposals, '
