@@ -44,13 +44,36 @@ this one module, and ``import rfcn_mm`` applies it (idempotently):
    :func:`finish_distributed`, which ``tools/train.py`` and
    ``tools/test.py`` call after a successful run, lets every rank finish
    before any of them destroys the group.
+7. **Checkpoints that survive a kill.** mmengine's ``CheckpointHook``
+   deletes the oldest checkpoint *before* writing the new one, and its
+   local file backend writes in place, so with ``max_keep_ckpts=1`` a kill
+   during a save leaves a truncated file, no previous checkpoint and a
+   ``last_checkpoint`` naming a deleted file: all work is lost.
+   :func:`patch_atomic_checkpoints` makes every local write of mmengine's
+   file backend atomic (temporary file in the same folder, flush, fsync,
+   rename), reorders the hook to save, then point ``last_checkpoint`` at
+   the new file (atomically too), and only then delete old checkpoints, and
+   lets ``--resume`` fall back to the newest complete checkpoint when
+   ``last_checkpoint`` names a missing file.
+8. **A checkpoint that does not fit the model** is loaded by the Runner
+   (``load_from``, ``tools/test.py``, ``--resume``) with a "size mismatch"
+   warning, and the run goes on with those layers at random values: an
+   evaluation of garbage with exit code 0. :func:`patch_checkpoint_fit`
+   makes the Runner refuse such a checkpoint, naming the parameters whose
+   shapes differ and those it lacks. Partial loading stays possible where
+   it is meant: ``init_cfg=dict(type='Pretrained', ...)`` is not affected.
 """
 import functools
+import glob
 import importlib.metadata
 import importlib.util
+import logging
+import os
 import os.path as osp
 import pickle
+import re
 import sys
+import tempfile
 from typing import Any, Callable, Dict, List
 
 import numpy as np
@@ -270,6 +293,210 @@ def finish_distributed() -> None:
         torch.distributed.destroy_process_group()
 
 
+def atomic_write(data: bytes, path: str) -> None:
+    """Write ``data`` to ``path`` so that a reader (or a kill at any
+    moment) sees either the old file or the whole new one: a temporary file
+    in the same folder is written, flushed and fsynced, then renamed over
+    ``path``."""
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+_CKPT_STEP = re.compile(r'(?:iter|epoch)_(\d+)\.pth$')
+
+
+def _complete_checkpoints(work_dir: str) -> List[str]:
+    """Checkpoints ``iter_N.pth`` / ``epoch_N.pth`` in ``work_dir``, oldest
+    first (temporary files of interrupted saves are not among them)."""
+    found = []
+    for path in glob.glob(osp.join(work_dir, '*.pth')):
+        m = _CKPT_STEP.search(osp.basename(path))
+        if m and osp.isfile(path):
+            found.append((int(m.group(1)), path))
+    return [p for _, p in sorted(found)]
+
+
+def _find_latest_checkpoint(path: str):
+    """mmengine's ``find_latest_checkpoint`` (what ``last_checkpoint``
+    names) that falls back to the newest checkpoint in the folder when that
+    file is missing, and says so."""
+    save_file = osp.join(path, 'last_checkpoint')
+    named = None
+    if osp.isfile(save_file):
+        with open(save_file) as f:
+            named = f.read().strip() or None
+    if named is not None and osp.isfile(named):
+        return named
+    found = _complete_checkpoints(path)
+    if named is not None:
+        from mmengine.logging import print_log
+        print_log(
+            f'{save_file} names {named}, which does not exist; '
+            + (f'resuming from {found[-1]} instead'
+               if found else 'no other checkpoint found either'),
+            logger='current', level=logging.WARNING)
+    return found[-1] if found else None
+
+
+def _save_checkpoint_with_step(self, runner, step, meta):
+    """``CheckpointHook._save_checkpoint_with_step`` in a safe order: write
+    the new checkpoint (atomically, see :func:`atomic_write`), then point
+    ``last_checkpoint`` at it, and only then delete checkpoints beyond
+    ``max_keep_ckpts``."""
+    from mmengine.dist import is_main_process
+    ckpt_filename = self.filename_tmpl.format(step)
+    self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
+    runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+    outdated = []
+    if self.max_keep_ckpts > 0 and not (len(self.keep_ckpt_ids) > 0 and
+                                        self.keep_ckpt_ids[-1] == step):
+        # keep_ckpt_ids is a deque of maxlen max_keep_ckpts: make room
+        # first, or append() would drop the oldest id unseen
+        while len(self.keep_ckpt_ids) >= self.max_keep_ckpts:
+            outdated.append(self.keep_ckpt_ids.popleft())
+        self.keep_ckpt_ids.append(step)
+        runner.message_hub.update_info('keep_ckpt_ids',
+                                       list(self.keep_ckpt_ids))
+    runner.save_checkpoint(
+        self.out_dir,
+        ckpt_filename,
+        self.file_client_args,
+        save_optimizer=self.save_optimizer,
+        save_param_scheduler=self.save_param_scheduler,
+        meta=meta,
+        by_epoch=self.by_epoch,
+        backend_args=self.backend_args,
+        **self.args)
+    if not is_main_process():
+        return
+    atomic_write(
+        str(self.last_ckpt).encode(), osp.join(runner.work_dir,
+                                               'last_checkpoint'))
+    for old in outdated:
+        path = self.file_backend.join_path(self.out_dir,
+                                           self.filename_tmpl.format(old))
+        if self.file_backend.isfile(path):
+            self.file_backend.remove(path)
+        elif self.file_backend.isdir(path):  # deepspeed saves folders
+            self.file_backend.rmtree(path)
+
+
+def patch_atomic_checkpoints() -> None:
+    """Make checkpoint saving safe against a kill at any moment (see the
+    module docstring)."""
+    if _APPLIED.get('atomic_checkpoints'):
+        return
+    import mmengine.runner as runner_pkg
+    import mmengine.runner.checkpoint as checkpoint_mod
+    import mmengine.runner.runner as runner_mod
+    from mmengine.fileio.backends.local_backend import LocalBackend
+    from mmengine.hooks import CheckpointHook
+
+    def put(self, obj: bytes, filepath) -> None:
+        atomic_write(obj, str(filepath))
+
+    put.__doc__ = LocalBackend.put.__doc__
+    LocalBackend.put = put
+    CheckpointHook._save_checkpoint_with_step = _save_checkpoint_with_step
+    for module in (checkpoint_mod, runner_mod, runner_pkg):
+        module.find_latest_checkpoint = _find_latest_checkpoint
+    _APPLIED['atomic_checkpoints'] = True
+
+
+def checkpoint_fit_problems(model: torch.nn.Module,
+                            state_dict: dict,
+                            revise_keys=((r'^module\.', ''), )) -> List[str]:
+    """What keeps ``state_dict`` from loading into ``model`` completely:
+    parameters and buffers whose shapes differ, and those it lacks."""
+    revised = {}
+    for k, v in state_dict.items():
+        for p, r in revise_keys:
+            k = re.sub(p, r, k)
+        revised[k] = v
+    problems, missing = [], []
+    for k, v in model.state_dict().items():
+        if k not in revised:
+            if not k.endswith('num_batches_tracked'):
+                missing.append(k)
+            continue
+        other = revised[k]
+        if hasattr(other, 'shape') and tuple(other.shape) != tuple(v.shape):
+            problems.append(f'{k}: checkpoint {tuple(other.shape)}, model '
+                            f'{tuple(v.shape)}')
+    if missing:
+        shown = ', '.join(missing[:8])
+        more = f' and {len(missing) - 8} more' if len(missing) > 8 else ''
+        problems.append(f'missing from the checkpoint: {shown}{more}')
+    return problems
+
+
+def patch_checkpoint_fit() -> None:
+    """Make the Runner refuse checkpoints that do not fit its model (see
+    the module docstring)."""
+    if _APPLIED.get('checkpoint_fit'):
+        return
+    import mmengine.runner.runner as runner_mod
+    from mmengine.model import is_model_wrapper
+    from mmengine.runner import Runner
+    original = runner_mod._load_checkpoint_to_model
+    load_checkpoint = Runner.load_checkpoint
+
+    def _load_checkpoint_to_model(model, checkpoint, strict=False, logger=None,
+                                  revise_keys=[(r'^module\.', '')]):
+        state_dict = checkpoint.get('state_dict', checkpoint)
+        module = model.module if is_model_wrapper(model) else model
+        problems = checkpoint_fit_problems(module, state_dict, revise_keys)
+        if problems:
+            raise ValueError(
+                'the checkpoint does not fit the model built from the '
+                'config:\n  ' + '\n  '.join(problems) + '\nCheck that the '
+                'config is the one the checkpoint was trained with (e.g. '
+                'num_classes, k). To start from part of a checkpoint (say, '
+                'fine-tuning with another number of classes), name it in the '
+                "model's init_cfg=dict(type='Pretrained', checkpoint=...) "
+                'instead of load_from.')
+        return original(model, checkpoint, strict, logger, revise_keys)
+
+    def add_filename(fn):
+
+        @functools.wraps(fn)
+        def wrapped(self, filename, *args, **kwargs):
+            try:
+                return fn(self, filename, *args, **kwargs)
+            except ValueError as e:
+                if str(e).startswith('the checkpoint does not fit'):
+                    raise ValueError(f'{filename}: {e}') from None
+                raise
+
+        return wrapped
+
+    runner_mod._load_checkpoint_to_model = _load_checkpoint_to_model
+    Runner.load_checkpoint = add_filename(load_checkpoint)
+    _APPLIED['checkpoint_fit'] = True
+
+
 def apply_all() -> None:
     """Apply every fix of this module; called by ``import rfcn_mm``."""
     allow_mmengine_checkpoints()
@@ -277,3 +504,5 @@ def apply_all() -> None:
     patch_package_utils()
     patch_nms_dtypes()
     patch_cpu_dist()
+    patch_atomic_checkpoints()
+    patch_checkpoint_fit()

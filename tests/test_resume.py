@@ -88,3 +88,70 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
         if '"iter": ' in line
     ]
     assert iters[0] == 7 and iters[-1] == 12
+
+
+def _kill_when(proc, marker, what):
+    deadline = time.time() + 240
+    while not marker.exists():
+        assert proc.poll() is None, proc.stdout.read()[-4000:]
+        assert time.time() < deadline, f'training never reached {what}'
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+
+@pytest.mark.parametrize('max_keep', [1, 2, -1])
+def test_sigkill_while_saving_keeps_previous_checkpoint(tmp_path, max_keep):
+    """Killed half-way through writing iter_4.pth: iter_2.pth survives, is
+    complete, ``last_checkpoint`` names it, and resuming from it ends where
+    an uninterrupted run ends (for max_keep 1, mmengine alone deletes
+    iter_2.pth before writing iter_4.pth)."""
+    keep = f'default_hooks.checkpoint.max_keep_ckpts={max_keep}'
+    run_dir = tmp_path / 'run'
+    marker = tmp_path / 'stalled'
+    victim = _train(
+        run_dir, '--cfg-options', keep,
+        env=_env(TINY_STALL_SAVE_AT='4', TINY_STALL_MARKER=str(marker)))
+    _kill_when(victim, marker, 'the save of iteration 4')
+    # the interrupted write left no file named like a checkpoint
+    assert not (run_dir / 'iter_4.pth').exists()
+    last = (run_dir / 'last_checkpoint').read_text().strip()
+    assert osp.basename(last) == 'iter_2.pth' and osp.isfile(last)
+    assert torch.load(last)['meta']['iter'] == 2
+    if max_keep != 1:
+        return  # the resumed run is the same for every max_keep
+    out = _finish(_train(run_dir, '--resume', '--cfg-options', keep))
+    assert 'resumed epoch: 0, iter: 2' in out, out[-3000:]
+    ref_dir = tmp_path / 'ref'
+    _finish(_train(ref_dir, '--cfg-options', keep))
+    final = torch.load(run_dir / 'iter_12.pth')
+    expected = torch.load(ref_dir / 'iter_12.pth')
+    for k, v in expected['state_dict'].items():
+        torch.testing.assert_close(final['state_dict'][k], v, rtol=0, atol=0)
+    # max_keep_ckpts still holds once the new files are complete
+    assert sorted(p.name for p in run_dir.glob('iter_*.pth')) == [
+        'iter_12.pth'
+    ]
+
+
+def test_resume_falls_back_when_last_checkpoint_is_missing(tmp_path):
+    from rfcn_mm import compat
+    for step in (2, 4):
+        torch.save({'meta': {'iter': step}}, tmp_path / f'iter_{step}.pth')
+    (tmp_path / '.iter_6.pth.abc.tmp').write_bytes(b'half')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_6.pth'))
+    assert compat._find_latest_checkpoint(str(tmp_path)) == str(
+        tmp_path / 'iter_4.pth')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_2.pth'))
+    assert compat._find_latest_checkpoint(str(tmp_path)) == str(
+        tmp_path / 'iter_2.pth')
+    assert compat._find_latest_checkpoint(str(tmp_path / 'none')) is None
+
+
+def test_resume_in_an_empty_work_dir_says_it_starts_fresh(tmp_path):
+    out = _finish(_train(tmp_path, '--resume', '--cfg-options',
+                         'train_cfg.max_iters=2'))
+    assert f'no checkpoint found in {tmp_path}' in out, out[-3000:]
+    assert 'training starts fresh' in out
+    assert 'latest checkpoint None' not in out

@@ -81,7 +81,7 @@ def build_cfg(args, k):
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
     cfg.default_hooks.checkpoint.save_last = False
-    cfg.custom_hooks = [
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
         dict(
             type='TrainTimeCurveHook',
             out_file=osp.join(cfg.work_dir, 'curve.json'))

@@ -30,6 +30,12 @@ def parse_args():
         help='resume from this checkpoint, or without a path from the '
         'latest checkpoint in the work dir')
     parser.add_argument(
+        '--from-scratch',
+        action='store_true',
+        help='train without the pretrained weights the config names: every '
+        'layer from random initialisation, frozen stages and BatchNorms '
+        'unfrozen (without it, weights that cannot be loaded stop the run)')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -57,13 +63,23 @@ def build_cfg(args) -> Config:
                            'base_batch_size in the config')
         cfg.auto_scale_lr.enable = True
     if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        import mmengine.runner  # its find_latest_checkpoint, made safe
+        latest = mmengine.runner.find_latest_checkpoint(cfg.work_dir)
+        if latest is None:
+            print(f'--resume: no checkpoint found in {cfg.work_dir}; '
+                  'training starts fresh', flush=True)
+            cfg.resume = False
+        else:
+            cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         if not osp.isfile(args.resume):
             raise FileNotFoundError(f'--resume checkpoint not found: '
                                     f'{args.resume}')
         cfg.resume, cfg.load_from = True, args.resume
-    rfcn_mm.utils.drop_unavailable_pretrained(cfg.model)
+    if not cfg.get('resume'):  # a resumed run loads all its weights
+        rfcn_mm.utils.check_pretrained(cfg.model, args.from_scratch)
+    elif args.from_scratch:
+        raise ValueError('--from-scratch and --resume exclude each other')
     return cfg
 
 

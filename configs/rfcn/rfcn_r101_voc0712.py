@@ -8,7 +8,8 @@ custom_imports = dict(imports=['rfcn_mm'], allow_failed_imports=False)
 k = 7  # position-sensitive bin grid k x k
 num_classes = 20
 # ImageNet ResNet-101 (torchvision's weights); if it cannot be fetched
-# (offline), tools/train.py warns and trains from random init.
+# (offline), tools/train.py stops and says where to put the file
+# (--from-scratch trains from random init, with nothing frozen).
 pretrained = 'https://download.pytorch.org/models/resnet101-63fe2227.pth'
 norm_cfg = dict(type='BN', requires_grad=False)  # frozen BN, as the paper
 
@@ -175,6 +176,12 @@ default_hooks = dict(
         interval=5000,
         max_keep_ckpts=3))
 log_processor = dict(by_epoch=False)
+# stop at a head/dataset class-count mismatch before any loop starts, and at
+# the first NaN/inf loss before its weights are saved
+custom_hooks = [
+    dict(type='NumClassesCheckHook'),
+    dict(type='FiniteLossHook'),
+]
 # TensorBoard too (needs `pip install tensorboard`):
 # vis_backends = [dict(type='LocalVisBackend'),
 #                 dict(type='TensorboardVisBackend')]

@@ -1,9 +1,18 @@
+import logging
 import os.path as osp
-from typing import List, Union
+from typing import Any, List, Union
 from xml.etree import ElementTree as ET
 
 from mmdet.datasets import VOCDataset
 from mmdet.registry import DATASETS
+from mmengine.dist import is_main_process
+from mmengine.fileio import list_from_file
+from mmengine.logging import print_log
+from mmengine.utils import ProgressBar
+from PIL import Image, UnidentifiedImageError
+
+# lists at least this long show a progress bar while they are checked
+PROGRESS_MIN_IMAGES = 1000
 
 
 @DATASETS.register_module()
@@ -12,18 +21,23 @@ class CheckedVOCDataset(VOCDataset):
 
     mmdet's parser stops with a bare XML error for a corrupt file, skips
     objects of unknown classes silently and keeps boxes that leave the
-    image. This subclass checks every annotation while the dataset is
-    loaded, so a bad file stops the run before training starts, with a
-    message that names the file (and the object) at fault. Parsing itself is
-    mmdet's.
+    image. This subclass checks every annotation and image header while the
+    dataset is loaded, so a bad file stops the run before training starts,
+    with a message that names the file (and the object) at fault; an image
+    that fails to decode later (damaged after its header) is named too.
+    Parsing itself is mmdet's.
 
     Args:
         unknown_class (str): ``'error'`` (default) or ``'skip'`` (mmdet's
             behaviour) for objects whose class is not in ``classes``.
         out_of_image (str): ``'error'`` (default) or ``'clip'`` for boxes
-            that leave the image or are empty.
-        check_images (bool): Check that each image file exists (local files
-            only). Defaults to True.
+            that leave the image or are empty. Clipped boxes left empty
+            (inverted, or wholly outside the image) become ignored boxes,
+            counted in one warning per list file.
+        check_images (bool): Check that each image file exists and has a
+            readable header giving the size its annotation states (local
+            files only; a progress bar is shown for long lists). Defaults to
+            True.
         **kwargs: :class:`VOCDataset`'s arguments.
     """
 
@@ -42,6 +56,8 @@ class CheckedVOCDataset(VOCDataset):
         self.unknown_class = unknown_class
         self.out_of_image = out_of_image
         self.check_images = check_images
+        self._progress = None
+        self._ignored: List[str] = []
         super().__init__(*args, **kwargs)
         if tuple(self._metainfo['classes']) != tuple(
                 VOCDataset.METAINFO['classes']):
@@ -50,7 +66,60 @@ class CheckedVOCDataset(VOCDataset):
             # (The 11-point/area AP mode is set on the metric itself.)
             self._metainfo['dataset_type'] = None
 
+    def load_data_list(self) -> List[dict]:
+        img_ids = list_from_file(self.ann_file, backend_args=self.backend_args)
+        if not img_ids:
+            raise ValueError(f'image list {self.ann_file} is empty: it must '
+                             'name one image id per line')
+        self._ignored = []
+        if is_main_process() and len(img_ids) >= PROGRESS_MIN_IMAGES:
+            print_log(f'checking {len(img_ids)} annotations and images '
+                      f'listed in {self.ann_file}', logger='current')
+            self._progress = ProgressBar(len(img_ids))
+        try:
+            data_list = super().load_data_list()
+        finally:
+            if self._progress is not None:
+                print()
+            self._progress = None
+        if self._ignored:
+            print_log(
+                f'{self.ann_file}: {len(self._ignored)} box(es) in '
+                f'{len(set(self._ignored))} annotation file(s) are empty or '
+                'wholly outside their image after clipping '
+                f'(out_of_image="clip") and are ignored, e.g. in '
+                f'{self._ignored[0]}',
+                logger='current',
+                level=logging.WARNING)
+        return data_list
+
+    def filter_data(self) -> List[dict]:
+        data_list = super().filter_data()
+        if not data_list:
+            raise ValueError(
+                f'no image of {self.ann_file} is left after filter_cfg='
+                f'{self.filter_cfg} ({len(self.data_list)} listed; '
+                'filter_empty_gt drops images without boxes, min_size those '
+                'smaller than it)')
+        return data_list
+
+    def prepare_data(self, idx: int) -> Any:
+        try:
+            return super().prepare_data(idx)
+        except Exception as e:
+            info = self.get_data_info(idx)
+            raise RuntimeError(
+                f'loading {info.get("img_path")} (annotation '
+                f'{info.get("xml_path")}) failed: {type(e).__name__}: '
+                f'{e}') from e
+
     def parse_data_info(self, img_info: dict) -> Union[dict, List[dict]]:
+        data_info = self._parse_checked(img_info)
+        if self._progress is not None:
+            self._progress.update()
+        return data_info
+
+    def _parse_checked(self, img_info: dict) -> Union[dict, List[dict]]:
         xml_path = img_info['xml_path']
         if self.backend_args is None and not osp.isfile(xml_path):
             raise FileNotFoundError(
@@ -67,13 +136,27 @@ class CheckedVOCDataset(VOCDataset):
         except (AttributeError, TypeError, ValueError) as e:
             raise ValueError(f'malformed annotation file {xml_path}: a tag '
                              f'is missing or not a number ({e})') from None
-        if self.check_images and self.backend_args is None and \
-                not osp.isfile(data_info['img_path']):
-            raise FileNotFoundError(
-                f'image not found: {data_info["img_path"]} (named by '
-                f'{xml_path})')
+        if self.check_images and self.backend_args is None:
+            self._check_image(data_info, xml_path)
         self._check_boxes(data_info, xml_path)
         return data_info
+
+    def _check_image(self, data_info: dict, xml_path: str) -> None:
+        path = data_info['img_path']
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'image not found: {path} (named by {xml_path})')
+        try:
+            with Image.open(path) as img:
+                size = img.size
+        except (UnidentifiedImageError, OSError, ValueError) as e:
+            raise ValueError(f'image {path} (named by {xml_path}) cannot be '
+                             f'read: {e}') from None
+        stated = (data_info['width'], data_info['height'])
+        if tuple(size) != tuple(stated):
+            raise ValueError(
+                f'image {path} is {size[0]}x{size[1]} but {xml_path} states '
+                f'{stated[0]}x{stated[1]} (<size> width x height)')
 
     def _check_objects(self, root: ET.Element, xml_path: str) -> None:
         if self.unknown_class == 'skip':
@@ -105,3 +188,4 @@ class CheckedVOCDataset(VOCDataset):
             inst['bbox'] = [x1, y1, x2, y2]
             if x2 <= x1 or y2 <= y1:
                 inst['ignore_flag'] = 1
+                self._ignored.append(xml_path)

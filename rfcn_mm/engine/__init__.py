@@ -1,3 +1,3 @@
-from .hooks import RFCNFastInferenceHook
+from .hooks import FiniteLossHook, NumClassesCheckHook, RFCNFastInferenceHook
 
-__all__ = ['RFCNFastInferenceHook']
+__all__ = ['FiniteLossHook', 'NumClassesCheckHook', 'RFCNFastInferenceHook']

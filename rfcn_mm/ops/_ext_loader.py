@@ -1,4 +1,5 @@
 """Loading of the compiled extension ``rfcn_mm._ext`` and shared checks."""
+import math
 from typing import Optional
 
 import torch
@@ -26,25 +27,56 @@ def get_ext():
     return ext_module
 
 
-def check_batch_indices(rois: Tensor, batch_size: int, op: str) -> None:
-    """Raise when a RoI names an image that is not in the batch.
+def check_rois(rois: Tensor, batch_size: int, op: str) -> None:
+    """Raise when a RoI names an image that is not in the batch or has a
+    non-finite (NaN or infinite) coordinate.
 
-    On CUDA the check costs one host synchronisation (the ops' callers can
-    turn it off with ``check_batch_idx=False`` where the indices are valid
-    by construction); it is skipped while a CUDA graph is being captured.
-    Without it the kernels give 0 for such RoIs instead of reading out of
-    bounds.
+    Both checks share one reduction, so on CUDA they cost one host
+    synchronisation together (the ops' callers can turn them off with
+    ``check_batch_idx=False`` where RoIs are valid by construction); they
+    are skipped while a CUDA graph is being captured. Without them the
+    kernels give 0 for such RoIs instead of reading out of bounds.
     """
     if rois.dim() != 2 or rois.size(1) != 5 or rois.numel() == 0:
         return  # shape errors are reported by the extension
     if rois.is_cuda and torch.cuda.is_current_stream_capturing():
         return
     idx = rois[:, 0]
-    bad = (idx < 0) | (idx >= batch_size) | (idx != idx.floor())
-    if bool(bad.any()):
+    bad_idx = (idx < 0) | (idx >= batch_size) | (idx != idx.floor())
+    bad_coord = ~torch.isfinite(rois[:, 1:]).all(1)
+    if not bool((bad_idx | bad_coord).any()):
+        return
+    if bool(bad_idx.any()):
         raise ValueError(
             f'{op}: rois[:, 0] holds batch indices that do not exist in an '
-            f'input of batch size {batch_size}: {idx[bad][:5].tolist()}')
+            f'input of batch size {batch_size}: {idx[bad_idx][:5].tolist()}')
+    rows = bad_coord.nonzero().flatten()
+    raise ValueError(
+        f'{op}: rois hold non-finite (NaN or infinite) coordinates in '
+        f'{rows.numel()} row(s), e.g. row {int(rows[0])}: '
+        f'{rois[rows[0]].tolist()}')
+
+
+def normalize_output_size(output_size, op: Optional[str] = None) -> tuple:
+    """``output_size`` as a pair of ints: an int, an integral float (3.0) or
+    a pair of them; anything else is a named error."""
+    prefix = f'{op}: ' if op else ''
+    pair = (tuple(output_size)
+            if isinstance(output_size, (tuple, list)) else
+            (output_size, output_size))
+    if len(pair) != 2:
+        raise ValueError(f'{prefix}output_size must be an int or a pair '
+                         f'(kh, kw), got {output_size!r}')
+    out = []
+    for v in pair:
+        if isinstance(v, Tensor) and v.numel() == 1:
+            v = v.item()
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or \
+                not math.isfinite(v) or v != int(v):
+            raise TypeError(f'{prefix}output_size must hold integers, got '
+                            f'{output_size!r}')
+        out.append(int(v))
+    return tuple(out)
 
 
 def check_op_args(input: Tensor,
@@ -93,9 +125,25 @@ def check_scalar_args(output_size: tuple,
     if min(output_size) <= 0:
         raise ValueError(f'{prefix}output_size must be positive, got '
                          f'{tuple(output_size)}')
-    if not spatial_scale > 0:
-        raise ValueError(f'{prefix}spatial_scale must be positive, got '
-                         f'{spatial_scale}')
+    if not (isinstance(spatial_scale, (int, float))
+            and math.isfinite(spatial_scale) and spatial_scale > 0):
+        raise ValueError(f'{prefix}spatial_scale must be a finite positive '
+                         f'number, got {spatial_scale!r}')
     if sampling_ratio is not None and sampling_ratio < 0:
         raise ValueError(f'{prefix}sampling_ratio must be >= 0 (0 = '
                          f'adaptive), got {sampling_ratio}')
+
+
+def scalar_arg(value, name: str, kind: type, op: str):
+    """``value`` as ``kind`` (int or float), or a TypeError naming the
+    argument: the extension's own message would dump whole tensors."""
+    if isinstance(value, Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f'{op}: {name} must be a number, got '
+                        f'{type(value).__name__} {value!r}')
+    if kind is int:
+        if not math.isfinite(value) or value != int(value):
+            raise TypeError(f'{op}: {name} must be an integer, got {value!r}')
+        return int(value)
+    return float(value)

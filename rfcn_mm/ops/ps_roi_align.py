@@ -4,10 +4,9 @@ import torch.nn as nn
 from torch import Tensor
 from torch.autograd import Function
 from torch.autograd.function import once_differentiable
-from torch.nn.modules.utils import _pair
 
-from ._ext_loader import (check_batch_indices, check_op_args,
-                          check_scalar_args, get_ext)
+from ._ext_loader import (check_op_args, check_rois, check_scalar_args,
+                          get_ext, normalize_output_size, scalar_arg)
 
 
 class PSRoIAlignFunction(Function):
@@ -18,15 +17,17 @@ class PSRoIAlignFunction(Function):
                 spatial_scale: float, sampling_ratio: int, aligned: bool,
                 check_batch_idx: bool) -> Tensor:
         ext = get_ext()
-        ctx.output_size = _pair(output_size)
-        ctx.spatial_scale = float(spatial_scale)
-        ctx.sampling_ratio = int(sampling_ratio)
+        ctx.output_size = normalize_output_size(output_size, 'ps_roi_align')
+        ctx.spatial_scale = scalar_arg(spatial_scale, 'spatial_scale',
+                                       float, 'ps_roi_align')
+        ctx.sampling_ratio = scalar_arg(sampling_ratio, 'sampling_ratio',
+                                        int, 'ps_roi_align')
         ctx.aligned = bool(aligned)
         check_op_args(input, rois, ctx.output_size, ctx.spatial_scale,
                       'ps_roi_align', ctx.sampling_ratio)
         ctx.input_shape = input.shape
         if check_batch_idx:
-            check_batch_indices(rois, input.size(0), 'ps_roi_align')
+            check_rois(rois, input.size(0), 'ps_roi_align')
         output = ext.ps_roi_align_forward(input, rois, *ctx.output_size,
                                           ctx.spatial_scale,
                                           ctx.sampling_ratio, ctx.aligned)
@@ -68,8 +69,9 @@ def ps_roi_align(input: Tensor,
             keeps the legacy unshifted boxes and forces RoIs to at least 1x1.
             Defaults to True.
         check_batch_idx (bool): Raise ValueError for a batch index that is
-            not in ``input`` (one host synchronisation on CUDA); see
-            :func:`ps_roi_pool`. Defaults to True.
+            not in ``input`` or a non-finite coordinate (one host
+            synchronisation on CUDA); see :func:`ps_roi_pool`. Defaults to
+            True.
 
     Returns:
         Tensor: Pooled scores of shape (R, C, kh, kw).
@@ -104,9 +106,11 @@ class PSRoIAlign(nn.Module):
                  aligned: bool = True,
                  check_batch_idx: bool = True):
         super().__init__()
-        self.output_size = _pair(output_size)
-        self.spatial_scale = float(spatial_scale)
-        self.sampling_ratio = int(sampling_ratio)
+        self.output_size = normalize_output_size(output_size)
+        self.spatial_scale = scalar_arg(spatial_scale, 'spatial_scale',
+                                        float, 'PSRoIAlign')
+        self.sampling_ratio = scalar_arg(sampling_ratio, 'sampling_ratio',
+                                         int, 'PSRoIAlign')
         self.aligned = bool(aligned)
         self.check_batch_idx = bool(check_batch_idx)
         check_scalar_args(self.output_size, self.spatial_scale,

@@ -4,10 +4,9 @@ import torch.nn as nn
 from torch import Tensor
 from torch.autograd import Function
 from torch.autograd.function import once_differentiable
-from torch.nn.modules.utils import _pair
 
-from ._ext_loader import (check_batch_indices, check_op_args,
-                          check_scalar_args, get_ext)
+from ._ext_loader import (check_op_args, check_rois, check_scalar_args,
+                          get_ext, normalize_output_size, scalar_arg)
 
 
 class PSRoIPoolFunction(Function):
@@ -17,13 +16,14 @@ class PSRoIPoolFunction(Function):
                 output_size: Union[int, Tuple[int, int]],
                 spatial_scale: float, check_batch_idx: bool) -> Tensor:
         ext = get_ext()
-        ctx.output_size = _pair(output_size)
-        ctx.spatial_scale = float(spatial_scale)
+        ctx.output_size = normalize_output_size(output_size, 'ps_roi_pool')
+        ctx.spatial_scale = scalar_arg(spatial_scale, 'spatial_scale',
+                                       float, 'ps_roi_pool')
         check_op_args(input, rois, ctx.output_size, ctx.spatial_scale,
                       'ps_roi_pool')
         ctx.input_shape = input.shape
         if check_batch_idx:
-            check_batch_indices(rois, input.size(0), 'ps_roi_pool')
+            check_rois(rois, input.size(0), 'ps_roi_pool')
         output = ext.ps_roi_pool_forward(input, rois, *ctx.output_size,
                                          ctx.spatial_scale)
         ctx.save_for_backward(rois)
@@ -58,9 +58,9 @@ def ps_roi_pool(input: Tensor,
         spatial_scale (float): Scale from image to ``input`` coordinates
             (1 / stride). Defaults to 1.0.
         check_batch_idx (bool): Raise ValueError for a batch index that is
-            not in ``input`` (one host synchronisation on CUDA). Turn it off
-            where the indices are valid by construction; such RoIs then give
-            0. Defaults to True.
+            not in ``input`` or a non-finite coordinate (one host
+            synchronisation on CUDA). Turn it off where RoIs are valid by
+            construction; such RoIs then give 0. Defaults to True.
 
     Returns:
         Tensor: Pooled scores of shape (R, C, kh, kw).
@@ -99,8 +99,9 @@ class PSRoIPool(nn.Module):
                  spatial_scale: float = 1.0,
                  check_batch_idx: bool = True):
         super().__init__()
-        self.output_size = _pair(output_size)
-        self.spatial_scale = float(spatial_scale)
+        self.output_size = normalize_output_size(output_size)
+        self.spatial_scale = scalar_arg(spatial_scale, 'spatial_scale',
+                                        float, 'PSRoIPool')
         self.check_batch_idx = bool(check_batch_idx)
         check_scalar_args(self.output_size, self.spatial_scale)
 

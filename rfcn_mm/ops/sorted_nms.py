@@ -54,4 +54,9 @@ def sorted_nms(boxes: Tensor, valid: Tensor, iou_threshold: float,
     if not isinstance(max_num, int) or max_num <= 0:
         raise ValueError(f'sorted_nms: max_num must be a positive int, got '
                          f'{max_num!r}')
+    if isinstance(iou_threshold, bool) or \
+            not isinstance(iou_threshold, (int, float)) or \
+            not 0 <= iou_threshold <= 1:
+        raise ValueError('sorted_nms: iou_threshold must be a number in '
+                         f'[0, 1], got {iou_threshold!r}')
     return get_ext().sorted_nms(boxes, valid, float(iou_threshold), max_num)

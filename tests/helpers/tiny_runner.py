@@ -64,3 +64,59 @@ class RankReportHook(Hook):
         with open(os.path.join(runner.work_dir, f'rank_{rank}.txt'),
                   'w') as f:
             f.write(f'{world} {weights}')
+
+
+@HOOKS.register_module()
+class StallInSaveHook(Hook):
+    """Stalls in the middle of writing the checkpoint of iteration
+    $TINY_STALL_SAVE_AT: the first binary file write after
+    ``before_save_checkpoint`` writes half its bytes, flushes them, writes
+    $TINY_STALL_MARKER and sleeps, so that a test can kill the process with
+    a truncated checkpoint on disk. Both ``open`` and ``os.fdopen`` are
+    covered, whichever way the checkpoint is written. Does nothing when the
+    variables are unset."""
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        at = int(os.environ.get('TINY_STALL_SAVE_AT', 0))
+        if at and checkpoint['meta']['iter'] == at:
+            _arm_stalling_writes(os.environ['TINY_STALL_MARKER'])
+
+
+def _arm_stalling_writes(marker):
+    import builtins
+
+    class HalfWriter:
+
+        def __init__(self, f):
+            self._f = f
+
+        def write(self, data):
+            self._f.write(bytes(data)[:len(data) // 2])
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            open_(marker, 'w').close()
+            time.sleep(600)
+
+        def __getattr__(self, name):
+            return getattr(self._f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self._f.__exit__(*exc)
+
+    open_, fdopen_ = builtins.open, os.fdopen
+
+    def stalling(opener):
+
+        def wrapped(file, mode='r', *args, **kwargs):
+            f = opener(file, mode, *args, **kwargs)
+            if 'b' in mode and 'w' in mode:
+                builtins.open, os.fdopen = open_, fdopen_
+                return HalfWriter(f)
+            return f
+
+        return wrapped
+
+    builtins.open, os.fdopen = stalling(open_), stalling(fdopen_)

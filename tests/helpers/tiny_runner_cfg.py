@@ -19,5 +19,10 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=1))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)
-custom_hooks = [dict(type='StallHook'), dict(type='RankReportHook')]
+custom_hooks = [
+    dict(type='StallHook'),
+    dict(type='StallInSaveHook'),
+    dict(type='RankReportHook'),
+    dict(type='FiniteLossHook')
+]
 env_cfg = dict(dist_cfg=dict(backend='gloo'))  # CPU-only multi-process

@@ -133,3 +133,101 @@ def test_config_key_that_does_not_exist(key, message):
         text=True)
     assert proc.returncode != 0
     assert message in proc.stderr.splitlines()[-1]
+
+
+def _img(root, name='000003'):
+    return osp.join(root, 'VOC2007', 'JPEGImages', f'{name}.jpg')
+
+
+def test_zero_byte_image_stops_the_build_naming_it(voc):
+    open(_img(voc), 'wb').close()
+    with pytest.raises(ValueError, match=r'image .*000003.jpg \(named by '
+                       r'.*000003.xml\) cannot be read'):
+        _build(voc)
+
+
+def test_image_size_that_disagrees_with_the_annotation(voc):
+    from PIL import Image
+    Image.new('RGB', (100, 80)).save(_img(voc))
+    with pytest.raises(ValueError, match=r'000003.jpg is 100x80 but .*'
+                       r'000003.xml states 256x256'):
+        _build(voc)
+
+
+def test_image_that_fails_to_decode_later_is_named_when_loaded(voc):
+    """An image that breaks after the start-up check (here: emptied, with
+    the check off) fails where it is loaded, naming the file; cv2 alone
+    says '!buf.empty()'."""
+    ds = DATASETS.build(
+        dict(
+            type='CheckedVOCDataset',
+            data_root=voc + '/',
+            ann_file='VOC2007/ImageSets/Main/trainval.txt',
+            data_prefix=dict(sub_data_root='VOC2007/'),
+            metainfo=dict(classes=SYNTHETIC_CLASSES),
+            check_images=False,
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='mmdet.LoadAnnotations', with_bbox=True)
+            ]))
+    path = _img(voc)
+    open(path, 'wb').close()
+    idx = [ds.get_data_info(i)['img_path'] for i in range(len(ds))
+           ].index(path)
+    with pytest.raises(RuntimeError, match=r'loading .*000003.jpg .*failed'):
+        ds[idx]
+    assert ds[(idx + 1) % len(ds)]['img'].shape == (256, 256, 3)
+
+
+def test_empty_image_list_is_named(voc):
+    open(osp.join(voc, 'VOC2007', 'ImageSets', 'Main', 'trainval.txt'),
+         'w').close()
+    with pytest.raises(ValueError, match=r'image list .*trainval.txt is '
+                       'empty'):
+        _build(voc)
+
+
+def test_no_image_left_after_filtering_is_named(voc):
+    with pytest.raises(ValueError, match=r'no image of .*trainval.txt is '
+                       r'left after filter_cfg.*\(4 listed'):
+        _build(voc, filter_cfg=dict(min_size=1000))
+
+
+def test_clipped_boxes_left_empty_are_counted_in_one_warning(voc):
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    for name in ('000002', '000003'):
+        text = open(_xml(voc, name)).read()
+        a = text.index('<xmin>') + len('<xmin>')
+        b = text.index('</xmax>')
+        # xmin 300 / xmax 400: wholly right of the 256-wide image
+        text = (text[:a] + '300</xmin>' +
+                text[a:b].split('</xmin>', 1)[1].rsplit('<xmax>', 1)[0] +
+                '<xmax>400' + text[b:])
+        with open(_xml(voc, name), 'w') as f:
+            f.write(text)
+    records = []
+
+    class Grab(logging.Handler):
+
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    logger = MMLogger.get_current_instance()
+    handler = Grab(level=logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        ds = _build(voc, out_of_image='clip')
+    finally:
+        logger.removeHandler(handler)
+    ignored = [
+        inst for d in range(len(ds))
+        for inst in ds.get_data_info(d)['instances'] if inst['ignore_flag']
+    ]
+    assert len(ignored) == 2
+    warned = [r for r in records if 'after clipping' in r]
+    assert len(warned) == 1, records
+    assert '2 box(es) in 2 annotation file(s)' in warned[0]
+    assert 'trainval.txt' in warned[0]

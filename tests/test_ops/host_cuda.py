@@ -56,10 +56,28 @@ def host_source(text):
     return text
 
 
-def build(harness, build_dir, edit=None):
+# AddressSanitizer and UndefinedBehaviorSanitizer, every finding fatal: an
+# out-of-bounds read or write, or a float-to-int cast out of range, makes
+# the harness exit with an error instead of reading garbage
+SANITIZE = ('-fsanitize=address,undefined,float-cast-overflow',
+            '-fno-sanitize-recover=all', '-fno-omit-frame-pointer')
+
+
+def _gxx_has_sanitizers():
+    if shutil.which('g++') is None:
+        return False
+    return subprocess.run(
+        ['g++', *SANITIZE, '-x', 'c++', '-', '-o', '/dev/null'],
+        input='int main() { return 0; }\n',
+        text=True,
+        capture_output=True).returncode == 0
+
+
+def build(harness, build_dir, edit=None, sanitize=False):
     """Compile ``cuda_on_host/<harness>.cpp`` against the kernels (each
-    file's text passed through ``edit(name, text)`` first, if given);
-    returns the executable's path."""
+    file's text passed through ``edit(name, text)`` first, if given), with
+    the sanitizers of ``SANITIZE`` if ``sanitize``; returns the
+    executable's path."""
     for path in glob.glob(osp.join(KERNELS, '*.cuh')):
         with open(path) as f:
             text = f.read()
@@ -70,7 +88,8 @@ def build(harness, build_dir, edit=None):
     exe = build_dir / harness
     subprocess.run([
         'g++', '-std=c++20', '-O2', '-pthread', '-Wall',
-        '-Wno-unknown-pragmas', f'-I{build_dir}', f'-I{COMMON}',
+        '-Wno-unknown-pragmas', *(SANITIZE if sanitize else ()),
+        f'-I{build_dir}', f'-I{COMMON}',
         osp.join(HARNESS, f'{harness}.cpp'), '-o',
         str(exe)
     ],

@@ -115,7 +115,8 @@ def test_non_positive_output_size(op, size):
 @pytest.mark.parametrize('scale', [0., -0.5, float('nan')])
 def test_non_positive_spatial_scale(op, scale):
     x, rois = _inputs()
-    with pytest.raises(ValueError, match='spatial_scale must be positive'):
+    with pytest.raises(ValueError,
+                       match='spatial_scale must be a finite positive'):
         op(x, rois, 3, scale)
 
 
@@ -136,7 +137,8 @@ def _bad_ext_calls():
         ('dtype', (x, rois.double(), 3, 3, 0.5), 'same dtype'),
         ('integer', (x.long(), rois, 3, 3, 0.5), 'floating point'),
         ('output size', (x, rois, 0, 3, 0.5), 'output_size must be positive'),
-        ('scale', (x, rois, 3, 3, 0.), 'spatial_scale must be positive'),
+        ('scale', (x, rois, 3, 3, 0.),
+         'spatial_scale must be a finite positive'),
     ]
 
 

@@ -28,20 +28,29 @@ def host_kernels(tmp_path_factory):
                            tmp_path_factory.mktemp('ps_roi_on_host'))
 
 
-def cpu_op(op, aligned):
+def cpu_op(op, aligned, sampling_ratio=2, check=True):
     if op == 'pool':  # pooling has no `aligned`
-        return lambda x, rois: ps_roi_pool(x, rois, K, SCALE)
-    return lambda x, rois: ps_roi_align(x, rois, K, SCALE, 2, aligned)
+        return lambda x, rois: ps_roi_pool(x, rois, K, SCALE, check)
+    return lambda x, rois: ps_roi_align(x, rois, K, SCALE, sampling_ratio,
+                                        aligned, check)
 
 
-def run_on_host(exe, op, backward, plane, x, rois, aligned, shape):
+def run_on_host(exe,
+                op,
+                backward,
+                plane,
+                x,
+                rois,
+                aligned,
+                shape,
+                sampling_ratio=2):
     """The kernel's output (forward, x is the input) or input gradient
     (backward, x is the output gradient; shape is the input's)."""
     batch, channels, height, width = shape
     f64 = x.dtype == torch.float64
     head = struct.pack('<13id', int(op == 'align'), int(backward), int(plane),
                        int(f64), batch, channels, height, width, K, K,
-                       len(rois), 2, int(aligned), SCALE)
+                       len(rois), sampling_ratio, int(aligned), SCALE)
     out = host_cuda.run(exe,
                         head + x.numpy().tobytes() + rois.numpy().tobytes())
     out = np.frombuffer(out, dtype=np.float64 if f64 else np.float32)
@@ -59,8 +68,15 @@ def case(batch, height, width, num, dtype, seed=0):
     return x, rois, grad_out
 
 
-def expected(op, backward, x, rois, grad_out, aligned):
-    fn = cpu_op(op, aligned)
+def expected(op,
+             backward,
+             x,
+             rois,
+             grad_out,
+             aligned,
+             sampling_ratio=2,
+             check=True):
+    fn = cpu_op(op, aligned, sampling_ratio, check)
     if not backward:
         return fn(x, rois)
     x = x.detach().requires_grad_(True)
@@ -81,6 +97,67 @@ def test_cuda_kernels_on_host_match_cpu(host_kernels, op, backward, plane,
     want = expected(op, backward, x, rois, grad_out, aligned)
     tol = {} if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(got, want, **tol)
+
+
+@pytest.fixture(scope='module')
+def sanitized_kernels(tmp_path_factory):
+    if not host_cuda._gxx_has_sanitizers():
+        pytest.skip('g++ cannot build with AddressSanitizer and UBSan')
+    return host_cuda.build(
+        'ps_roi_on_host',
+        tmp_path_factory.mktemp('ps_roi_on_host_sanitized'),
+        sanitize=True)
+
+
+def bad_rois(dtype):
+    """RoIs of every kind plus NaN, infinite and huge coordinates and batch
+    indices; the checks refuse the non-finite ones, the kernels must still
+    pool them as zeros (checks off), reading nothing out of bounds."""
+    inf, nan = float('inf'), float('nan')
+    good = make_rois(2, 9, 13, SCALE, num=20, dtype=torch.float64)
+    bad = torch.tensor(
+        [[0, nan, 10, 80, 90], [1, 10, nan, 80, 90], [0, 10, 10, nan, 90],
+         [1, 10, 10, 80, nan], [nan, 10, 10, 80, 90], [inf, 10, 10, 80, 90],
+         [-inf, 10, 10, 80, 90], [0, -inf, -inf, inf, inf],
+         [1, inf, 10, -inf, 90], [0, 0, 0, 1e10, 1e10],
+         [1, -1e10, -1e10, 1e10, 1e10], [0, 3e9, 3e9, 7e9, 7e9],
+         [1, 0, 0, 1e30, 1e30], [0, -1e38, -1e38, 1e38, 1e38],
+         [5e9, 10, 10, 80, 90], [-5e9, 10, 10, 80, 90]],
+        dtype=torch.float64)
+    rois = torch.cat([good, bad])
+    return rois[torch.randperm(len(rois),
+                               generator=torch.Generator().manual_seed(0))
+                ].to(dtype)
+
+
+@pytest.mark.parametrize(
+    'op,backward,plane,aligned,sampling_ratio',
+    [(op, backward, plane, True, ratio) for op, backward, plane in PATHS
+     for ratio in ((2, 0) if op == 'align' else (2, ))])
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
+def test_cuda_kernels_on_host_survive_bad_rois(sanitized_kernels, op,
+                                               backward, plane, aligned,
+                                               sampling_ratio, dtype):
+    """Under AddressSanitizer and UBSan (any out-of-bounds access or
+    out-of-range float-to-int cast fails the run), the CUDA kernels give
+    what the CPU kernels give with the checks off: zeros for the RoIs
+    that name no image or have a non-finite coordinate, the reference's
+    answer for huge finite ones; and they finish (huge adaptive RoIs visit
+    only their samples on the map)."""
+    g = torch.Generator().manual_seed(1)
+    rois = bad_rois(dtype)
+    x = torch.randn(2, CLASSES * K * K, 9, 13, generator=g, dtype=dtype)
+    grad_out = torch.randn(len(rois), CLASSES, K, K, generator=g, dtype=dtype)
+    got = run_on_host(sanitized_kernels, op, backward, plane,
+                      grad_out if backward else x, rois, aligned, x.shape,
+                      sampling_ratio)
+    want = expected(op, backward, x, rois, grad_out, aligned, sampling_ratio,
+                    check=False)
+    tol = {} if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got, want, **tol)
+    if not backward:
+        finite = torch.isfinite(rois).all(1)
+        assert (got[~finite] == 0).all()
 
 
 def test_host_harness_sees_a_broken_kernel(tmp_path):

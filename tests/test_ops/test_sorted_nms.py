@@ -87,6 +87,18 @@ def test_no_boxes():
     assert keep.tolist() == [[-1] * 4] * 2
 
 
+def test_non_finite_boxes_stay_in_bounds():
+    """NaN or infinite boxes suppress nothing and are suppressed by
+    nothing (their IoU is NaN), and every index stays in range."""
+    boxes = torch.tensor([[[0., 0, 10, 10], [float('nan'), 0, 10, 10],
+                           [1, 1, 10, 10], [0, 0, float('inf'), 10],
+                           [-float('inf'), 0, 5, 5]]])
+    keep = sorted_nms(boxes, torch.ones(1, 5, dtype=torch.bool), 0.5, 5)
+    kept = [i for i in keep[0].tolist() if i >= 0]
+    assert all(0 <= i < 5 for i in kept)
+    assert 0 in kept and 2 not in kept  # the finite pair still suppresses
+
+
 @pytest.mark.parametrize('args, error, match', [
     ((torch.zeros(5, 4), torch.ones(5, dtype=torch.bool), 0.5, 2), ValueError,
      r'boxes must be shaped \(N, M, 4\)'),
@@ -98,6 +110,10 @@ def test_no_boxes():
         1, 5), 0.5, 2), TypeError, 'valid must be a bool tensor'),
     ((torch.zeros(1, 5, 4), torch.ones(1, 5, dtype=torch.bool), 0.5, 0),
      ValueError, 'max_num must be a positive int'),
+    ((torch.zeros(1, 5, 4), torch.ones(1, 5, dtype=torch.bool),
+      float('nan'), 2), ValueError, r'iou_threshold must be a number in'),
+    ((torch.zeros(1, 5, 4), torch.ones(1, 5, dtype=torch.bool), 1.5, 2),
+     ValueError, r'iou_threshold must be a number in \[0, 1\]'),
 ])
 def test_bad_arguments_are_named(args, error, match):
     with pytest.raises(error, match=match):

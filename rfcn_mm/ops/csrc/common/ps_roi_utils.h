@@ -13,21 +13,41 @@
 
 namespace rfcn {
 
+// Image of an RoI row (batch, x1, y1, x2, y2), or -1 when the batch index
+// names no image of the batch (negative, too large, NaN or infinite) or a
+// coordinate is NaN or infinite: the kernels then pool zeros and pass no
+// gradient. The tests are made in floating point, so no out-of-range value
+// is ever cast (x - x is 0 exactly for finite x, NaN otherwise).
+template <typename T>
+RFCN_HOST_DEVICE int roi_image(const T* roi, int64_t batch) {
+  const T b = roi[0];
+  if (!(b >= static_cast<T>(0) && b < static_cast<T>(batch))) return -1;
+  for (int k = 1; k < 5; ++k)
+    if (!(roi[k] - roi[k] == static_cast<T>(0))) return -1;
+  return static_cast<int>(b);
+}
+
+// `value` clamped to [0, size] in floating point, then cast; NaN gives 0.
+// Casting first would be undefined for coordinates beyond the int range.
+template <typename T>
+RFCN_HOST_DEVICE int clamp_to_index(T value, int size) {
+  if (!(value > static_cast<T>(0))) return 0;
+  if (!(value < static_cast<T>(size))) return size;
+  return static_cast<int>(value);
+}
+
 // Integer pixel range [start, end) of bin `idx` along one axis (Eq. 1 of the
 // paper generalised to continuous coordinates): every pixel that overlaps
 // the continuous bin [roi_start + idx * bin, roi_start + (idx + 1) * bin),
 // clipped to [0, size). The range is empty (end <= start) for bins of zero
-// size or wholly outside the map.
+// size or wholly outside the map, and for non-finite coordinates.
 template <typename T>
 RFCN_HOST_DEVICE void ps_pool_bin_range(T roi_start, T bin_size, int idx,
                                         int size, int* start, int* end) {
-  int s = static_cast<int>(floor(roi_start + static_cast<T>(idx) * bin_size));
-  int e =
-      static_cast<int>(ceil(roi_start + static_cast<T>(idx + 1) * bin_size));
-  s = s < 0 ? 0 : (s > size ? size : s);
-  e = e < 0 ? 0 : (e > size ? size : e);
-  *start = s;
-  *end = e;
+  *start = clamp_to_index(floor(roi_start + static_cast<T>(idx) * bin_size),
+                          size);
+  *end = clamp_to_index(ceil(roi_start + static_cast<T>(idx + 1) * bin_size),
+                        size);
 }
 
 // Geometry of one RoI for PS RoI pooling, from its (batch, x1, y1, x2, y2)
@@ -72,8 +92,9 @@ template <typename T>
 RFCN_HOST_DEVICE bool bilinear_weights(int height, int width, T y, T x,
                                        T* w1, T* w2, T* w3, T* w4, int* x_low,
                                        int* x_high, int* y_low, int* y_high) {
-  if (y < static_cast<T>(-1) || y > static_cast<T>(height) ||
-      x < static_cast<T>(-1) || x > static_cast<T>(width)) {
+  // written as "not inside" so that NaN coordinates are rejected too
+  if (!(y >= static_cast<T>(-1) && y <= static_cast<T>(height) &&
+        x >= static_cast<T>(-1) && x <= static_cast<T>(width))) {
     return false;
   }
   if (y <= static_cast<T>(0)) y = 0;
@@ -101,6 +122,21 @@ RFCN_HOST_DEVICE bool bilinear_weights(int height, int width, T y, T x,
   *w3 = ly * hx;
   *w4 = ly * lx;
   return true;
+}
+
+// Largest adaptive sample grid along one axis. Only RoIs over 2^30 bins
+// of pixels reach it; their samples are then spaced more than a pixel
+// apart.
+constexpr int kMaxAdaptiveGrid = 1 << 30;
+
+// Adaptive samples per bin along one axis: ceil(bin size), at least 1,
+// computed in floating point (NaN gives 1).
+template <typename T>
+RFCN_HOST_DEVICE int adaptive_grid(T bin_size) {
+  const T grid = ceil(bin_size);
+  if (!(grid > static_cast<T>(1))) return 1;
+  if (!(grid < static_cast<T>(kMaxAdaptiveGrid))) return kMaxAdaptiveGrid;
+  return static_cast<int>(grid);
 }
 
 // Geometry of one RoI for PS RoI Align: start and size in feature-map
@@ -133,12 +169,10 @@ RFCN_HOST_DEVICE AlignRoI<T> align_roi_geometry(const T* roi, T spatial_scale,
   g.bin_w = roi_w / static_cast<T>(pooled_w);
   g.grid_h = sampling_ratio > 0
                  ? sampling_ratio
-                 : static_cast<int>(ceil(roi_h / static_cast<T>(pooled_h)));
+                 : adaptive_grid(roi_h / static_cast<T>(pooled_h));
   g.grid_w = sampling_ratio > 0
                  ? sampling_ratio
-                 : static_cast<int>(ceil(roi_w / static_cast<T>(pooled_w)));
-  g.grid_h = g.grid_h > 1 ? g.grid_h : 1;
-  g.grid_w = g.grid_w > 1 ? g.grid_w : 1;
+                 : adaptive_grid(roi_w / static_cast<T>(pooled_w));
   return g;
 }
 
@@ -169,6 +203,45 @@ RFCN_HOST_DEVICE T interpolate(const scalar_t* plane,
          s.weight[3] * static_cast<T>(plane[s.offset[3]]);
 }
 
+// Number of samples a bin averages over (all of them, including those
+// outside the map), as T: grid_h * grid_w can exceed the int range.
+template <typename T>
+RFCN_HOST_DEVICE T align_sample_count(const AlignRoI<T>& g) {
+  return static_cast<T>(g.grid_h) * static_cast<T>(g.grid_w);
+}
+
+// The samples [*lo, *hi) of bin `idx` along one axis whose coordinate lies
+// in [-1, size], the only ones bilinear_weights() may accept. The sample
+// position is monotone in the sample index (every operation in
+// align_sample_pos is), so two binary searches over the very positions the
+// loop computes find them exactly; a huge RoI thus costs in-map samples
+// only, instead of ceil(roi / k)^2 per bin.
+template <typename T>
+RFCN_HOST_DEVICE void align_sample_range(T roi_start, T bin_size, int idx,
+                                         int grid, int size, int* lo,
+                                         int* hi) {
+  int a = 0, b = grid;  // first sample with pos >= -1
+  while (a < b) {
+    const int m = a + (b - a) / 2;
+    if (align_sample_pos(roi_start, bin_size, idx, m, grid) >=
+        static_cast<T>(-1))
+      b = m;
+    else
+      a = m + 1;
+  }
+  *lo = a;
+  b = grid;  // first sample with pos > size (or NaN)
+  while (a < b) {
+    const int m = a + (b - a) / 2;
+    if (align_sample_pos(roi_start, bin_size, idx, m, grid) <=
+        static_cast<T>(size))
+      a = m + 1;
+    else
+      b = m;
+  }
+  *hi = a;
+}
+
 // Calls fn(sample) for every sample of bin (i, j) of an RoI that touches the
 // map; the forward gather and the backward scatter of both devices walk a
 // bin through this one loop, so they visit the same samples in the same
@@ -176,9 +249,12 @@ RFCN_HOST_DEVICE T interpolate(const scalar_t* plane,
 template <typename T, typename Fn>
 RFCN_HOST_DEVICE void for_each_bin_sample(const AlignRoI<T>& g, int i, int j,
                                           int height, int width, Fn&& fn) {
-  for (int iy = 0; iy < g.grid_h; ++iy) {
+  int iy0, iy1, ix0, ix1;
+  align_sample_range(g.start_h, g.bin_h, i, g.grid_h, height, &iy0, &iy1);
+  align_sample_range(g.start_w, g.bin_w, j, g.grid_w, width, &ix0, &ix1);
+  for (int iy = iy0; iy < iy1; ++iy) {
     const T y = align_sample_pos(g.start_h, g.bin_h, i, iy, g.grid_h);
-    for (int ix = 0; ix < g.grid_w; ++ix) {
+    for (int ix = ix0; ix < ix1; ++ix) {
       const T x = align_sample_pos(g.start_w, g.bin_w, j, ix, g.grid_w);
       BilinearSample<T> s;
       int xl, xh, yl, yh;

@@ -1,4 +1,6 @@
 // Dispatch and argument checks of position-sensitive RoI pooling.
+#include <cmath>
+
 #include "pytorch_cpp_helper.hpp"
 
 at::Tensor ps_roi_pool_forward_cpu(const at::Tensor& input,
@@ -40,7 +42,8 @@ void check_ps_roi_args(const at::Tensor& input, const at::Tensor& rois,
   TORCH_CHECK(pooled_h > 0 && pooled_w > 0, op,
               ": output_size must be positive, got (", pooled_h, ", ",
               pooled_w, ")");
-  TORCH_CHECK(spatial_scale > 0, op, ": spatial_scale must be positive, got ",
+  TORCH_CHECK(std::isfinite(spatial_scale) && spatial_scale > 0, op,
+              ": spatial_scale must be a finite positive number, got ",
               spatial_scale);
   TORCH_CHECK(input.size(1) % (pooled_h * pooled_w) == 0, op,
               ": input channels (", input.size(1),

@@ -43,7 +43,7 @@ __global__ void ps_roi_align_forward_cuda_kernel(
     const int64_t r = index / pooled_w / pooled_h / channels_out;
     acc_t roi[5];
     rfcn::load_roi(rois, r, roi);
-    const int b = static_cast<int>(roi[0]);
+    const int b = rfcn::roi_image(roi, batch);
     if (b < 0 || b >= batch) {
       output[index] = scalar_t(0);
       continue;
@@ -61,7 +61,7 @@ __global__ void ps_roi_align_forward_cuda_kernel(
           sum += rfcn::interpolate(plane, s);
         });
     output[index] =
-        static_cast<scalar_t>(sum / static_cast<acc_t>(g.grid_h * g.grid_w));
+        static_cast<scalar_t>(sum / rfcn::align_sample_count(g));
   }
 }
 
@@ -80,7 +80,7 @@ __global__ void ps_roi_align_backward_cuda_kernel(
     const int64_t r = index / pooled_w / pooled_h / channels_out;
     acc_t roi[5];
     rfcn::load_roi(rois, r, roi);
-    const int b = static_cast<int>(roi[0]);
+    const int b = rfcn::roi_image(roi, batch);
     if (b < 0 || b >= batch) continue;
     const auto g = rfcn::align_roi_geometry<acc_t>(
         roi, spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned);
@@ -89,7 +89,7 @@ __global__ void ps_roi_align_backward_cuda_kernel(
         grad_input + ((int64_t)b * channels_out * pooled_h * pooled_w + ch) *
                          height * width;
     const acc_t v = static_cast<acc_t>(grad_output[index]) /
-                    static_cast<acc_t>(g.grid_h * g.grid_w);
+                    rfcn::align_sample_count(g);
     rfcn::align_scatter_bin(plane, height, width, g, i, j, v);
   }
 }
@@ -110,14 +110,15 @@ __global__ void ps_roi_align_backward_plane_cuda_kernel(
   for (int r = threadIdx.x; r < num_rois; r += blockDim.x) {
     acc_t roi[5];
     rfcn::load_roi(rois, r, roi);
-    if (static_cast<int>(roi[0]) != n) continue;  // other (or no) image
+    // other (or no) image
+    if (rfcn::roi_image(roi, n + 1) != n) continue;
     const auto g = rfcn::align_roi_geometry<acc_t>(
         roi, spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned);
     const acc_t v =
         static_cast<acc_t>(
             grad_output[((int64_t)r * channels_out + c) * bins + i * pooled_w +
                         j]) /
-        static_cast<acc_t>(g.grid_h * g.grid_w);
+        rfcn::align_sample_count(g);
     rfcn::align_scatter_bin(plane, height, width, g, i, j, v);
   }
   __syncthreads();

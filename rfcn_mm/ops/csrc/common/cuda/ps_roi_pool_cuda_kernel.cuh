@@ -63,7 +63,7 @@ __global__ void ps_roi_pool_forward_cuda_kernel(
     const int64_t r = index / pooled_w / pooled_h / channels_out;
     acc_t roi[5];
     rfcn::load_roi(rois, r, roi);
-    const int b = static_cast<int>(roi[0]);
+    const int b = rfcn::roi_image(roi, batch);
     if (b < 0 || b >= batch) {
       output[index] = scalar_t(0);
       continue;
@@ -129,10 +129,10 @@ __global__ void ps_roi_pool_forward_plane_cuda_kernel(
   for (int r = threadIdx.x; r < num_rois; r += blockDim.x) {
     acc_t roi[5];
     rfcn::load_roi(rois, r, roi);
-    const int b = static_cast<int>(roi[0]);
+    const int b = rfcn::roi_image(roi, batch);
     // a batch index that names no image pools zeros, written by image 0's
     // blocks; RoIs of other images are their blocks' work
-    if (b != n && !(n == 0 && (b < 0 || b >= batch))) continue;
+    if (b != n && !(n == 0 && b < 0)) continue;
     scalar_t* out = output + ((int64_t)r * channels_out + c) * bins +
                     i * pooled_w + j;
     int hs, he, ws, we;
@@ -168,7 +168,7 @@ __global__ void ps_roi_pool_backward_cuda_kernel(
     const int64_t r = index / pooled_w / pooled_h / channels_out;
     acc_t roi[5];
     rfcn::load_roi(rois, r, roi);
-    const int b = static_cast<int>(roi[0]);
+    const int b = rfcn::roi_image(roi, batch);
     if (b < 0 || b >= batch) continue;
     int hs, he, ws, we;
     acc_t v;
@@ -213,7 +213,7 @@ __global__ void ps_roi_pool_backward_plane_cuda_kernel(
     rfcn::load_roi(rois, r, roi);
     // RoIs of other images, and batch indices that name no image, are
     // skipped (no block has that n)
-    if (static_cast<int>(roi[0]) != n) continue;
+    if (rfcn::roi_image(roi, n + 1) != n) continue;
     const acc_t grad = static_cast<acc_t>(
         grad_output[((int64_t)r * channels_out + c) * bins + i * pooled_w +
                     j]);

@@ -27,7 +27,7 @@ void ps_roi_align_forward_kernel(const scalar_t* input, const scalar_t* rois,
           acc_t roi[5];
           for (int k = 0; k < 5; ++k)
             roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
-          const int64_t b = static_cast<int64_t>(roi[0]);
+          const int64_t b = rfcn::roi_image(roi, batch);
           if (b < 0 || b >= batch) {
             for (int64_t k = 0; k < bins; ++k) out[k] = scalar_t(0);
             continue;
@@ -35,7 +35,7 @@ void ps_roi_align_forward_kernel(const scalar_t* input, const scalar_t* rois,
           const auto g = rfcn::align_roi_geometry<acc_t>(
               roi, static_cast<acc_t>(spatial_scale), pooled_h, pooled_w,
               sampling_ratio, aligned);
-          const acc_t count = static_cast<acc_t>(g.grid_h * g.grid_w);
+          const acc_t count = rfcn::align_sample_count(g);
           for (int i = 0; i < pooled_h; ++i) {
             for (int j = 0; j < pooled_w; ++j) {
               const int64_t ch = (c * pooled_h + i) * pooled_w + j;
@@ -67,12 +67,12 @@ void ps_roi_align_backward_kernel(
       acc_t roi[5];
       for (int k = 0; k < 5; ++k)
         roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
-      const int64_t b = static_cast<int64_t>(roi[0]);
+      const int64_t b = rfcn::roi_image(roi, batch);
       if (b < 0 || b >= batch) continue;
       const auto g = rfcn::align_roi_geometry<acc_t>(
           roi, static_cast<acc_t>(spatial_scale), pooled_h, pooled_w,
           sampling_ratio, aligned);
-      const acc_t count = static_cast<acc_t>(g.grid_h * g.grid_w);
+      const acc_t count = rfcn::align_sample_count(g);
       for (int64_t c = begin; c < end; ++c) {
         const scalar_t* go = grad_output + (r * channels_out + c) * bins;
         for (int i = 0; i < pooled_h; ++i) {
