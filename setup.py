@@ -10,6 +10,7 @@ the extension is compiled against the torch that is already installed::
 import glob
 import os
 import os.path as osp
+import shutil
 from setuptools import find_packages, setup
 
 EXT_ROOT = osp.join('rfcn_mm', 'ops', 'csrc')
@@ -30,6 +31,32 @@ def parse_requirements(fname='requirements.txt'):
             if line and not line.startswith(('setuptools', 'wheel')):
                 reqs.append(line)
     return reqs
+
+
+def add_mim_extension():
+    """Put the configs where mmengine looks for a package's configs
+    (``rfcn_mm/.mim/configs``, mmdet's layout), so that ``rfcn_mm::rfcn/...``
+    bases resolve wherever rfcn_mm is installed. A symlink to the checkout's
+    folder serves editable installs and wheels alike (the build copies what
+    it points to); where symlinks cannot be made, a copy."""
+    mim = osp.join('rfcn_mm', '.mim')
+    os.makedirs(mim, exist_ok=True)
+    for name in ('configs', 'model-index.yml'):
+        target = osp.join(mim, name)
+        source = osp.join('..', '..', name)
+        if osp.islink(target) and os.readlink(target) == source:
+            continue
+        if osp.islink(target) or osp.isfile(target):
+            os.remove(target)
+        elif osp.isdir(target):
+            shutil.rmtree(target)
+        try:
+            os.symlink(source, target)
+        except OSError:
+            if osp.isdir(name):
+                shutil.copytree(name, target)
+            else:
+                shutil.copyfile(name, target)
 
 
 def make_extensions():
@@ -78,6 +105,7 @@ def make_extensions():
 
 
 if __name__ == '__main__':
+    add_mim_extension()
     ext_modules, cmdclass = make_extensions()
     setup(
         name='rfcn_mm',
@@ -88,7 +116,10 @@ if __name__ == '__main__':
         license='Apache License 2.0',
         packages=find_packages(exclude=('configs', 'tools', 'tests')),
         include_package_data=True,
-        package_data={'rfcn_mm.ops': ['csrc/**/*']},
+        package_data={
+            'rfcn_mm.ops': ['csrc/**/*'],
+            'rfcn_mm': ['.mim/model-index.yml', '.mim/configs/**/*']
+        },
         python_requires='>=3.8',
         install_requires=parse_requirements(),
         ext_modules=ext_modules,

@@ -12,6 +12,7 @@ from . import compat  # noqa: E402
 
 compat.apply_all()
 
+from . import registry  # noqa: E402,F401  (the rfcn_mm:: config scope)
 from .datasets import *  # noqa: E402,F401,F403
 from .engine import *  # noqa: E402,F401,F403
 from .models import *  # noqa: E402,F401,F403

@@ -60,8 +60,15 @@ this one module, and ``import rfcn_mm`` applies it (idempotently):
    warning, and the run goes on with those layers at random values: an
    evaluation of garbage with exit code 0. :func:`patch_checkpoint_fit`
    makes the Runner refuse such a checkpoint, naming the parameters whose
-   shapes differ and those it lacks. Partial loading stays possible where
+   shapes differ and those it lacks (and a file that is no checkpoint at
+   all, e.g. truncated, by its name). Partial loading stays possible where
    it is meant: ``init_cfg=dict(type='Pretrained', ...)`` is not affected.
+9. **``rfcn_mm::`` config bases.** mmengine resolves ``pkg::path`` bases
+   only for the OpenMMLab packages of its scope table.
+   :func:`register_config_scope` adds rfcn_mm, whose configs are installed
+   as ``rfcn_mm/.mim/configs`` (mmdet's layout), so a user's config can
+   inherit ``rfcn_mm::rfcn/rfcn_r101_voc0712.py``; :mod:`rfcn_mm.registry`
+   gives that scope its registries.
 """
 import functools
 import glob
@@ -458,7 +465,7 @@ def patch_checkpoint_fit() -> None:
     if _APPLIED.get('checkpoint_fit'):
         return
     import mmengine.runner.runner as runner_mod
-    from mmengine.model import is_model_wrapper
+    from mmengine.model import BaseTTAModel, is_model_wrapper
     from mmengine.runner import Runner
     original = runner_mod._load_checkpoint_to_model
     load_checkpoint = Runner.load_checkpoint
@@ -466,7 +473,10 @@ def patch_checkpoint_fit() -> None:
     def _load_checkpoint_to_model(model, checkpoint, strict=False, logger=None,
                                   revise_keys=[(r'^module\.', '')]):
         state_dict = checkpoint.get('state_dict', checkpoint)
-        module = model.module if is_model_wrapper(model) else model
+        module = model
+        # mmengine's load_state_dict unwraps these too (test-time aug.)
+        while is_model_wrapper(module) or isinstance(module, BaseTTAModel):
+            module = module.module
         problems = checkpoint_fit_problems(module, state_dict, revise_keys)
         if problems:
             raise ValueError(
@@ -492,9 +502,32 @@ def patch_checkpoint_fit() -> None:
 
         return wrapped
 
+    read = runner_mod._load_checkpoint
+
+    @functools.wraps(read)
+    def _load_checkpoint(filename, *args, **kwargs):
+        try:
+            return read(filename, *args, **kwargs)
+        except (pickle.UnpicklingError, EOFError, RuntimeError) as e:
+            raise ValueError(
+                f'{filename} cannot be read as a checkpoint (truncated, or '
+                f'not written by torch.save?): {type(e).__name__}: '
+                f'{e}') from e
+
+    runner_mod._load_checkpoint = _load_checkpoint
     runner_mod._load_checkpoint_to_model = _load_checkpoint_to_model
     Runner.load_checkpoint = add_filename(load_checkpoint)
     _APPLIED['checkpoint_fit'] = True
+
+
+def register_config_scope() -> None:
+    """Let mmengine resolve ``rfcn_mm::`` config bases (see the module
+    docstring)."""
+    if _APPLIED.get('config_scope'):
+        return
+    from mmengine.config.utils import MODULE2PACKAGE
+    MODULE2PACKAGE.setdefault('rfcn_mm', 'rfcn_mm')
+    _APPLIED['config_scope'] = True
 
 
 def apply_all() -> None:
@@ -506,3 +539,4 @@ def apply_all() -> None:
     patch_cpu_dist()
     patch_atomic_checkpoints()
     patch_checkpoint_fit()
+    register_config_scope()

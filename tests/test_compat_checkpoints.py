@@ -93,3 +93,36 @@ def test_runner_loading_refuses_a_checkpoint_that_does_not_fit(tmp_path):
     with pytest.raises(ValueError, match=f'{osp.basename(path)}: the '
                        'checkpoint does not fit'):
         Runner.load_checkpoint(fake, str(path))
+
+
+def test_runner_names_a_truncated_checkpoint(tmp_path):
+    import mmengine.runner.runner as runner_mod
+    path = tmp_path / 'iter_4.pth'
+    torch.save({'state_dict': _Net(4).state_dict()}, path)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(ValueError, match='iter_4.pth cannot be read as a '
+                       'checkpoint'):
+        runner_mod._load_checkpoint(str(path), map_location='cpu')
+
+
+def test_fit_is_checked_through_a_test_time_augmentation_wrapper():
+    import mmengine.runner.runner as runner_mod
+    from mmengine.model import BaseTTAModel
+
+    class TTA(BaseTTAModel):
+
+        def merge_preds(self, data_samples_list):
+            return data_samples_list
+
+    class Detector(_Net):
+
+        def test_step(self, data):
+            return data
+
+    tta = TTA(module=Detector(4))
+    runner_mod._load_checkpoint_to_model(tta, {'state_dict': _Net(4)
+                                               .state_dict()})
+    with pytest.raises(ValueError, match=r'cls.weight: checkpoint \(6, 8\)'):
+        runner_mod._load_checkpoint_to_model(
+            tta, {'state_dict': _Net(6).state_dict()})

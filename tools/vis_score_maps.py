@@ -7,6 +7,8 @@ RoI, like the paper's Figures 3 and 4.
 Without --roi the top-scoring detection is used (and its class).
 """
 import argparse
+import math
+import os
 import os.path as osp
 import sys
 
@@ -25,7 +27,14 @@ def parse_args():
     parser.add_argument('--class-name', help='class to show')
     parser.add_argument('--out', default='ps_score_maps.png')
     parser.add_argument('--device', default='cpu')
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.roi is not None:
+        x1, y1, x2, y2 = args.roi
+        if not all(math.isfinite(v) for v in args.roi) or not (
+                x1 < x2 and y1 < y2):
+            parser.error(f'--roi must be finite with X1 < X2 and Y1 < Y2, '
+                         f'got {args.roi}')
+    return args
 
 
 def main():
@@ -38,7 +47,17 @@ def main():
     for path in (args.config, args.checkpoint, args.image):
         if not osp.isfile(path):
             raise FileNotFoundError(f'not found: {path}')
+    if mmcv.imread(args.image) is None:
+        raise ValueError(f'image {args.image} cannot be decoded')
     model = init_detector(args.config, args.checkpoint, device=args.device)
+    # init_detector loads with a mere warning for weights that do not fit
+    from mmengine.runner.checkpoint import _load_checkpoint
+    ckpt = _load_checkpoint(args.checkpoint, map_location='cpu')
+    problems = rfcn_mm.compat.checkpoint_fit_problems(
+        model, ckpt.get('state_dict', ckpt))
+    if problems:
+        raise ValueError(f'{args.checkpoint} does not fit {args.config}:\n  '
+                         + '\n  '.join(problems))
     classes = list(model.dataset_meta['classes'])
     det = inference_detector(model, args.image).pred_instances
     if args.roi is None:
@@ -69,6 +88,8 @@ def main():
     h, w = sample.img_shape
     img = mmcv.imresize(
         mmcv.imconvert(mmcv.imread(args.image), 'bgr', 'rgb'), (w, h))
+    if osp.dirname(args.out):
+        os.makedirs(osp.dirname(args.out), exist_ok=True)
     draw_ps_maps(img, result, roi_in, classes[label], args.out)
     print(f'{classes[label]}: vote {result["vote"]:.3f}, '
           f'p = {result["score"]:.3f}; picture written to {args.out}')

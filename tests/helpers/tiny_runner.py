@@ -16,12 +16,26 @@ class TinyRegressor(BaseModel):
     def __init__(self):
         super().__init__()
         self.fc = nn.Linear(4, 1)
+        self._steps = 0
 
     def forward(self, x, y=None, mode='tensor'):
         out = self.fc(x).squeeze(1)
         if mode == 'loss':
-            return dict(loss=((out - y)**2).mean())
+            loss = ((out - y)**2).mean()
+            self._steps += 1
+            if self._nan_now():
+                loss = loss * float('nan')
+            return dict(loss=loss)
         return out
+
+    def _nan_now(self):
+        """Whether this step's loss is made NaN: at step $TINY_NAN_AT
+        (1-based) on rank $TINY_NAN_RANK (default 0), if set."""
+        at = int(os.environ.get('TINY_NAN_AT', 0))
+        if not at or self._steps != at:
+            return False
+        from mmengine.dist import get_rank
+        return get_rank() == int(os.environ.get('TINY_NAN_RANK', 0))
 
 
 @DATASETS.register_module()

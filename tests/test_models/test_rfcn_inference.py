@@ -31,12 +31,16 @@ def predictions(model, inputs, samples):
     return [s.pred_instances for s in out]
 
 
-def assert_same_detections(got, want, atol):
+def assert_same_detections(got, want, atol, box_atol=None):
     for g, w in zip(got, want):
         assert len(g) == len(w) > 0
         torch.testing.assert_close(g.labels, w.labels)
         torch.testing.assert_close(g.scores, w.scores, atol=atol, rtol=0)
-        torch.testing.assert_close(g.bboxes, w.bboxes, atol=atol * 100, rtol=0)
+        torch.testing.assert_close(
+            g.bboxes,
+            w.bboxes,
+            atol=atol * 100 if box_atol is None else box_atol,
+            rtol=0)
 
 
 @pytest.fixture(scope='module')
@@ -104,7 +108,11 @@ def test_fused_channels_last_float32_keeps_detections(model_and_batch):
         assert g.dtype == torch.float32
         # float32 rounding of the folded weights, relative to the scale
         assert (g - w).abs().max() <= 1e-5 * w.abs().max()
-    assert_same_detections(predictions(fast, inputs, samples), want, 1e-4)
+    # the deltas may move by 1e-5 of their map's scale (above), and a delta
+    # is multiplied by its box's width or height: a few hundredths of a
+    # pixel (0.02 px measured with an AMD EPYC CPU's oneDNN kernels)
+    assert_same_detections(
+        predictions(fast, inputs, samples), want, 1e-4, box_atol=0.05)
 
 
 def test_bfloat16_dense_stage_stays_close(model_and_batch):

@@ -113,3 +113,32 @@ def test_head_class_count_that_differs_from_the_dataset_stops_training(
     assert (f'model.roi_head.bbox_head.num_classes is {num_classes} but '
             'train_dataloader.dataset') in last, proc.stderr[-3000:]
     assert 'Iter(train)' not in proc.stdout
+
+
+def _an_image(root):
+    import glob
+    return sorted(
+        glob.glob(
+            osp.join(str(root), 'data', 'synthetic_voc', 'VOC2007',
+                     'JPEGImages', '*.jpg')))[0]
+
+
+def test_vis_score_maps_refuses_a_checkpoint_that_does_not_fit(
+        synthetic, tmp_path):
+    ckpt = tmp_path / 'six_classes.pth'
+    _checkpoint_of(ckpt, **{'model.roi_head.bbox_head.num_classes': 6})
+    proc = _tool(
+        'vis_score_maps.py', SYNTHETIC, str(ckpt), _an_image(synthetic),
+        '--out', str(tmp_path / 'maps.png'), cwd=str(synthetic))
+    assert proc.returncode != 0
+    assert 'six_classes.pth does not fit' in proc.stderr
+    assert 'checkpoint (' in proc.stderr
+    assert not (tmp_path / 'maps.png').exists()
+
+
+@pytest.mark.parametrize('roi', [('nan', '0', '5', '5'), ('9', '0', '5', '5')])
+def test_vis_score_maps_names_a_bad_roi(roi, tmp_path):
+    proc = _tool('vis_score_maps.py', SYNTHETIC, 'any.pth', 'any.jpg',
+                 '--roi', *roi, cwd=str(tmp_path))
+    assert proc.returncode == 2
+    assert '--roi must be finite with X1 < X2 and Y1 < Y2' in proc.stderr

@@ -47,3 +47,20 @@ def test_nccl_without_gpus_names_the_fix(tmp_path):
     proc = _run(tmp_path, '--cfg-options', 'env_cfg.dist_cfg.backend=nccl')
     assert proc.returncode != 0
     assert 'set env_cfg.dist_cfg.backend="gloo"' in proc.stderr
+
+
+def test_a_nan_loss_on_one_rank_stops_every_rank(tmp_path):
+    """Rank 1 alone sees a NaN loss at iteration 5: both processes stop
+    there (no rank is left waiting in an all-reduce), no checkpoint of
+    iteration 5 or later is written, and the run fails."""
+    os.environ['TINY_NAN_AT'], os.environ['TINY_NAN_RANK'] = '5', '1'
+    try:
+        proc = _run(tmp_path)
+    finally:
+        del os.environ['TINY_NAN_AT'], os.environ['TINY_NAN_RANK']
+    assert proc.returncode != 0
+    assert 'non-finite loss at iteration 5: loss = nan' in proc.stderr
+    assert 'non-finite loss at iteration 5 on another rank' in proc.stderr
+    assert sorted(p.name for p in tmp_path.glob('iter_*.pth')) == [
+        'iter_2.pth', 'iter_4.pth'
+    ]

@@ -2,6 +2,7 @@ from typing import Optional
 
 import torch
 from mmdet.registry import HOOKS
+from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 
 
@@ -18,7 +19,8 @@ class FiniteLossHook(Hook):
     resume from, e.g. with a lower learning rate. The loss terms are already
     reduced to scalars by the model, and mmengine's runtime info hook reads
     them on the host anyway, so the check adds no host synchronisation of
-    its own worth counting.
+    its own worth counting. In a multi-process run the ranks share one flag
+    (an all-reduce of one integer), so that all of them stop together.
 
     Args:
         interval (int): Check every ``interval`` iterations. Defaults to 1.
@@ -49,7 +51,18 @@ class FiniteLossHook(Hook):
             return
         values = torch.stack(
             [v.detach().float().reshape(()) for v in terms.values()])
-        if bool(torch.isfinite(values).all()):
+        finite = torch.isfinite(values).all()
+        if get_world_size() > 1:
+            # every rank stops together: a rank that raised alone would
+            # leave the others waiting in the next gradient all-reduce
+            flag = (~finite).to(torch.int32).reshape(1)
+            all_reduce(flag, op='max')
+            if bool(flag.item()) and bool(finite):
+                raise FloatingPointError(
+                    f'non-finite loss at iteration {runner.iter + 1} on '
+                    'another rank; training stops on every rank before this '
+                    'iteration\'s weights are saved')
+        if bool(finite):
             return
         bad = [
             f'{k} = {float(v)}' for k, v in zip(terms, values.tolist())

@@ -1,0 +1,3 @@
+from .rfcn_ohem_sampler import RFCNOHEMSampler
+
+__all__ = ['RFCNOHEMSampler']
