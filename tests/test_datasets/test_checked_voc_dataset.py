@@ -19,7 +19,7 @@ def voc(tmp_path):
     return root
 
 
-def _build(root, **kwargs):
+def _build(root, pipeline=(), **kwargs):
     return DATASETS.build(
         dict(
             type='CheckedVOCDataset',
@@ -27,7 +27,7 @@ def _build(root, **kwargs):
             ann_file='VOC2007/ImageSets/Main/trainval.txt',
             data_prefix=dict(sub_data_root='VOC2007/'),
             metainfo=dict(classes=SYNTHETIC_CLASSES),
-            pipeline=[],
+            pipeline=list(pipeline),
             **kwargs))
 
 
@@ -158,18 +158,13 @@ def test_image_that_fails_to_decode_later_is_named_when_loaded(voc):
     """An image that breaks after the start-up check (here: emptied, with
     the check off) fails where it is loaded, naming the file; cv2 alone
     says '!buf.empty()'."""
-    ds = DATASETS.build(
-        dict(
-            type='CheckedVOCDataset',
-            data_root=voc + '/',
-            ann_file='VOC2007/ImageSets/Main/trainval.txt',
-            data_prefix=dict(sub_data_root='VOC2007/'),
-            metainfo=dict(classes=SYNTHETIC_CLASSES),
-            check_images=False,
-            pipeline=[
-                dict(type='LoadImageFromFile'),
-                dict(type='mmdet.LoadAnnotations', with_bbox=True)
-            ]))
+    ds = _build(
+        voc,
+        check_images=False,
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='mmdet.LoadAnnotations', with_bbox=True)
+        ])
     path = _img(voc)
     open(path, 'wb').close()
     idx = [ds.get_data_info(i)['img_path'] for i in range(len(ds))
