@@ -432,6 +432,10 @@ def patch_atomic_checkpoints() -> None:
     _APPLIED['atomic_checkpoints'] = True
 
 
+class CheckpointMismatchError(ValueError):
+    """A checkpoint that does not fit the model it is loaded into."""
+
+
 def checkpoint_fit_problems(model: torch.nn.Module,
                             state_dict: dict,
                             revise_keys=((r'^module\.', ''), )) -> List[str]:
@@ -479,7 +483,7 @@ def patch_checkpoint_fit() -> None:
             module = module.module
         problems = checkpoint_fit_problems(module, state_dict, revise_keys)
         if problems:
-            raise ValueError(
+            raise CheckpointMismatchError(
                 'the checkpoint does not fit the model built from the '
                 'config:\n  ' + '\n  '.join(problems) + '\nCheck that the '
                 'config is the one the checkpoint was trained with (e.g. '
@@ -495,10 +499,8 @@ def patch_checkpoint_fit() -> None:
         def wrapped(self, filename, *args, **kwargs):
             try:
                 return fn(self, filename, *args, **kwargs)
-            except ValueError as e:
-                if str(e).startswith('the checkpoint does not fit'):
-                    raise ValueError(f'{filename}: {e}') from None
-                raise
+            except CheckpointMismatchError as e:
+                raise CheckpointMismatchError(f'{filename}: {e}') from None
 
         return wrapped
 

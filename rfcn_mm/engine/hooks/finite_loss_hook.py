@@ -1,3 +1,4 @@
+import math
 from typing import Optional
 
 import torch
@@ -65,8 +66,8 @@ class FiniteLossHook(Hook):
         if bool(finite):
             return
         bad = [
-            f'{k} = {float(v)}' for k, v in zip(terms, values.tolist())
-            if not torch.isfinite(torch.tensor(v))
+            f'{k} = {v}' for k, v in zip(terms, values.tolist())
+            if not math.isfinite(v)
         ]
         raise FloatingPointError(
             f'non-finite loss at iteration {runner.iter + 1}: '
