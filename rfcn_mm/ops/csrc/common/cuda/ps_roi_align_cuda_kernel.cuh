@@ -44,7 +44,7 @@ __global__ void ps_roi_align_forward_cuda_kernel(
     acc_t roi[5];
     rfcn::load_roi(rois, r, roi);
     const int b = rfcn::roi_image(roi, batch);
-    if (b < 0 || b >= batch) {
+    if (b < 0) {
       output[index] = scalar_t(0);
       continue;
     }
@@ -81,7 +81,7 @@ __global__ void ps_roi_align_backward_cuda_kernel(
     acc_t roi[5];
     rfcn::load_roi(rois, r, roi);
     const int b = rfcn::roi_image(roi, batch);
-    if (b < 0 || b >= batch) continue;
+    if (b < 0) continue;
     const auto g = rfcn::align_roi_geometry<acc_t>(
         roi, spatial_scale, pooled_h, pooled_w, sampling_ratio, aligned);
     const int64_t ch = ((int64_t)c * pooled_h + i) * pooled_w + j;

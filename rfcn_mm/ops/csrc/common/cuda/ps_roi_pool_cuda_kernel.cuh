@@ -64,7 +64,7 @@ __global__ void ps_roi_pool_forward_cuda_kernel(
     acc_t roi[5];
     rfcn::load_roi(rois, r, roi);
     const int b = rfcn::roi_image(roi, batch);
-    if (b < 0 || b >= batch) {
+    if (b < 0) {
       output[index] = scalar_t(0);
       continue;
     }
@@ -169,7 +169,7 @@ __global__ void ps_roi_pool_backward_cuda_kernel(
     acc_t roi[5];
     rfcn::load_roi(rois, r, roi);
     const int b = rfcn::roi_image(roi, batch);
-    if (b < 0 || b >= batch) continue;
+    if (b < 0) continue;
     int hs, he, ws, we;
     acc_t v;
     if (!rfcn::pool_bin_grad(roi, spatial_scale, pooled_h, pooled_w, i, j,

@@ -29,7 +29,7 @@ void ps_roi_pool_forward_kernel(const scalar_t* input, const scalar_t* rois,
           for (int k = 0; k < 5; ++k)
             roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
           const int64_t b = rfcn::roi_image(roi, batch);
-          if (b < 0 || b >= batch) {
+          if (b < 0) {
             for (int64_t k = 0; k < bins; ++k) out[k] = scalar_t(0);
             continue;
           }
@@ -74,7 +74,7 @@ void ps_roi_pool_backward_kernel(
       for (int k = 0; k < 5; ++k)
         roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
       const int64_t b = rfcn::roi_image(roi, batch);
-      if (b < 0 || b >= batch) continue;
+      if (b < 0) continue;
       const auto geo =
           rfcn::pool_roi_geometry<acc_t>(roi, scale, pooled_h, pooled_w);
       for (int64_t c = begin; c < end; ++c) {
