@@ -6,7 +6,7 @@ Inference: ms/img at 600x1000, batch 1, random weights, 300 RoIs, for
 R-FCN R-101 k=7 and mmdet's ``faster-rcnn_r50-caffe-c4`` config at depth
 101: float32 as built, then BatchNorm folded + channels_last +
 cudnn.benchmark in float32 and in bfloat16 (R-FCN through
-``RFCN.optimize_for_inference``: fixed-shape proposals and
+``FastRFCN.optimize_for_inference``: fixed-shape proposals and
 post-processing, all of inference one CUDA graph on a GPU; C4 with mmcv's
 ``fuse_conv_bn`` and bfloat16 autocast). Training: ms/iter with OHEM
 mining from 300 and from 2000 proposals (R-FCN with its
@@ -78,6 +78,9 @@ def build(name, num_proposals, device, fixed_shape=False):
             add_gt_as_proposals=True)
         model_cfg.train_cfg.rpn_proposal.update(nms_pre=6000)
     model_cfg.train_cfg.rpn_proposal.max_per_img = num_proposals
+    if name == 'rfcn':
+        # RFCN's network with the fast layer's options (rfcn_mm.fast)
+        model_cfg.type = 'FastRFCN'
     if fixed_shape:
         model_cfg.train_cfg.fixed_shape = True
     strip_pretrained(model_cfg)

@@ -97,6 +97,11 @@ def build_cfg(args) -> Config:
             hook.show, hook.wait_time = True, args.wait_time
         if args.show_dir:
             hook.test_out_dir = args.show_dir
+    if args.fast:
+        if cfg.model.type not in ('RFCN', 'FastRFCN'):
+            raise ValueError('--fast needs model.type RFCN or FastRFCN, got '
+                             f'{cfg.model.type!r}')
+        cfg.model.type = 'FastRFCN'  # RFCN's modules, so its checkpoints
     if args.tta:
         if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
             raise KeyError('--tta needs tta_model and tta_pipeline in the '

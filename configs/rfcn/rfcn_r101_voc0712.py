@@ -114,12 +114,7 @@ model = dict(
             # the paper's OHEM: loss of all RoIs, keep the top 128 per image
             sampler=dict(type='RFCNOHEMSampler', num=128, nms_thr=None),
             pos_weight=-1,
-            debug=False),
-        # True: the same losses computed for the whole batch in padded
-        # slots, with no host synchronisation (RFCN.fixed_shape_loss); and
-        # with it, cuda_graph=True replays forward + backward as CUDA graphs
-        fixed_shape=False,
-        cuda_graph=False),
+            debug=False)),
     test_cfg=dict(
         rpn=dict(
             nms_pre=6000,

@@ -1,3 +1,3 @@
-from .hooks import FiniteLossHook, NumClassesCheckHook, RFCNFastInferenceHook
+from .hooks import FiniteLossHook, NumClassesCheckHook
 
-__all__ = ['FiniteLossHook', 'NumClassesCheckHook', 'RFCNFastInferenceHook']
+__all__ = ['FiniteLossHook', 'NumClassesCheckHook']

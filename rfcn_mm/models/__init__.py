@@ -1,9 +1,7 @@
-from .data_preprocessors import BatchBucketPad
 from .detectors import RFCN
 from .roi_heads import PSBBoxHead, PSRoIExtractor, PSRoIHead
 from .task_modules import RFCNOHEMSampler
 
 __all__ = [
-    'RFCN', 'PSRoIHead', 'PSBBoxHead', 'PSRoIExtractor', 'RFCNOHEMSampler',
-    'BatchBucketPad'
+    'RFCN', 'PSRoIHead', 'PSBBoxHead', 'PSRoIExtractor', 'RFCNOHEMSampler'
 ]

@@ -57,7 +57,10 @@ class StallHook(Hook):
     $TINY_STALL_MARKER and sleeps, so that a test can kill the process at a
     known point. Does nothing when the variables are unset."""
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         at = int(os.environ.get('TINY_STALL_AT', 0))
         self.marker = os.environ.get('TINY_STALL_MARKER', '')
@@ -75,8 +78,7 @@ class RankReportHook(Hook):
         rank, world = get_dist_info()
         model = getattr(runner.model, 'module', runner.model)
         weights = [round(float(v), 6) for v in model.fc.weight.flatten()]
-        with open(os.path.join(runner.work_dir, f'rank_{rank}.txt'),
-                  'w') as f:
+        with open(os.path.join(runner.work_dir, f'rank_{rank}.txt'), 'w') as f:
             f.write(f'{world} {weights}')
 
 

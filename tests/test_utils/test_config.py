@@ -18,17 +18,17 @@ def cfg():
 @pytest.mark.parametrize(
     'key',
     [
-        'model.train_cfg.fixed_shape',  # an existing leaf
+        'model.train_cfg.rcnn.pos_weight',  # an existing leaf
         'model.train_cfg.brand_new_flag',  # a new leaf under an existing dict
-        'model.train_cfg.max_graphs',
+        'model.test_cfg.rcnn.max_per_img',
     ])
 def test_existing_and_new_leaves_pass(cfg, key):
     check_override_keys(cfg, [key])
 
 
 @pytest.mark.parametrize('key,message', [
-    ('model.train_cfg.fixed_shap',
-     'did you mean "model.train_cfg.fixed_shape"'),
+    ('model.train_cfg.rcnn.pos_weigth',
+     'did you mean "model.train_cfg.rcnn.pos_weight"'),
     ('model.train_cfg.rpn_proposl.nms_pre', '"model.train_cfg.rpn_proposl" is '
      'not a key'),
     ('optim_wrapper.optimizer.lrr',

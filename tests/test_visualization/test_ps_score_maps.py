@@ -1,16 +1,10 @@
-import os.path as osp
-import sys
-
 import numpy as np
 import torch
+from helpers.tiny_rfcn import build_tiny, make_batch
 from PIL import Image
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(__file__)),
-                            'test_models'))
-from tiny_rfcn import build_tiny, make_batch  # noqa: E402
-
-from rfcn_mm.ops import ps_roi_pool_reference  # noqa: E402
-from rfcn_mm.visualization import draw_ps_maps, ps_maps_for_roi  # noqa
+from rfcn_mm.ops import ps_roi_pool_reference
+from rfcn_mm.visualization import draw_ps_maps, ps_maps_for_roi
 
 
 def test_maps_bins_and_vote_match_the_op_and_draw(tmp_path):

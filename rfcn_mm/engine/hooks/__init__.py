@@ -1,5 +1,4 @@
-from .fast_inference_hook import RFCNFastInferenceHook
 from .finite_loss_hook import FiniteLossHook
 from .num_classes_check_hook import NumClassesCheckHook
 
-__all__ = ['FiniteLossHook', 'NumClassesCheckHook', 'RFCNFastInferenceHook']
+__all__ = ['FiniteLossHook', 'NumClassesCheckHook']

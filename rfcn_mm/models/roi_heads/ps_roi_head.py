@@ -7,13 +7,7 @@ from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import ConfigType
 from torch import Tensor
 
-
-class ScoreMaps(tuple):
-    """Whole-image score maps, ``(maps, )``, passed where a
-    :class:`PSRoIHead` expects features: the head then pools from them
-    directly instead of running conv5 and the score-map convs again. The
-    detector's inference path computes the maps in its dense stage (see
-    :meth:`RFCN.dense_forward`) and hands them over this way."""
+from ..task_modules import RFCNOHEMSampler
 
 
 @MODELS.register_module()
@@ -27,8 +21,8 @@ class PSRoIHead(StandardRoIHead):
     map, and the RoIs are pooled from the score maps afterwards. The
     ``_bbox_forward(x, rois) -> dict(cls_score, bbox_pred, bbox_feats)``
     contract is kept, so mmdet's samplers (including its OHEMSampler) work
-    with this head. With an R-FCN OHEM sampler (one that has ``select``),
-    mining reuses the forward pass of the loss.
+    with this head. With :class:`RFCNOHEMSampler`, mining reuses the
+    forward pass of the loss.
     """
 
     def init_bbox_head(self, bbox_roi_extractor: ConfigType,
@@ -65,11 +59,23 @@ class PSRoIHead(StandardRoIHead):
         return self.bbox_head.score_maps(feats)
 
     def _bbox_forward(self, x: Tuple[Tensor], rois: Tensor) -> dict:
-        """Score maps on the whole map, then PS pooling and voting.
+        """Score maps on the whole map, then :meth:`pool_and_vote`.
 
         Args:
-            x (tuple[Tensor]): Single-level features of shape (N, C, H, W),
-                or :class:`ScoreMaps` already computed from them.
+            x (tuple[Tensor]): Single-level features of shape (N, C, H, W).
+            rois (Tensor): RoIs of shape (R, 5).
+
+        Returns:
+            dict: See :meth:`pool_and_vote`.
+        """
+        return self.pool_and_vote(self.score_maps(x), rois)
+
+    def pool_and_vote(self, maps: Tensor, rois: Tensor) -> dict:
+        """PS RoI pooling of whole-image score maps, then voting.
+
+        Args:
+            maps (Tensor): Score maps (N, pooled_channels, H', W') from
+                :meth:`score_maps`.
             rois (Tensor): RoIs of shape (R, 5).
 
         Returns:
@@ -77,7 +83,6 @@ class PSRoIHead(StandardRoIHead):
             ``bbox_feats``, the pooled maps (R, pooled_channels, k, k), and
             ``score_maps``, the whole-image maps they were pooled from.
         """
-        maps = x[0] if isinstance(x, ScoreMaps) else self.score_maps(x)
         pooled = self.bbox_roi_extractor((maps, ), rois)
         cls_score, bbox_pred = self.bbox_head(pooled)
         return dict(
@@ -89,11 +94,11 @@ class PSRoIHead(StandardRoIHead):
     def bbox_loss(self, x: Tuple[Tensor],
                   sampling_results: List[SamplingResult]) -> dict:
         """Box head loss; mines hard examples from the same forward pass when
-        the sampler is an R-FCN OHEM sampler."""
+        the sampler is :class:`RFCNOHEMSampler`."""
         rois = bbox2roi([res.priors for res in sampling_results])
         bbox_results = self._bbox_forward(x, rois)
-        miner = self.bbox_sampler if hasattr(self.bbox_sampler,
-                                             'select') else None
+        miner = self.bbox_sampler if isinstance(self.bbox_sampler,
+                                                RFCNOHEMSampler) else None
         bbox_loss_and_target = self.bbox_head.loss_and_target(
             cls_score=bbox_results['cls_score'],
             bbox_pred=bbox_results['bbox_pred'],

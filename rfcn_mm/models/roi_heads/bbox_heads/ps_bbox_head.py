@@ -166,11 +166,12 @@ class PSBBoxHead(BBoxHead):
         """:meth:`BBoxHead.loss_and_target`, plus online hard example
         mining as R-FCN does it when ``hard_example_miner`` is given.
 
-        With a miner, the loss of every RoI (cross-entropy + smooth L1) is
-        computed from the same forward pass, the miner keeps the hardest
-        RoIs of each image, and both losses are averaged over the kept RoIs
-        only, so the others get no gradient. ``acc`` is then measured on the
-        hard examples only, and looks low for that reason.
+        With a miner (:class:`RFCNOHEMSampler`), the loss of every RoI
+        (cross-entropy + smooth L1) is computed from the same forward pass,
+        the miner keeps the hardest RoIs of each image, and both losses are
+        averaged over the kept RoIs only, so the others get no gradient.
+        ``acc`` is then measured on the hard examples only, and looks low
+        for that reason.
         """
         if hard_example_miner is None:
             return super().loss_and_target(cls_score, bbox_pred, rois,
@@ -182,10 +183,8 @@ class PSBBoxHead(BBoxHead):
                                                   *targets)
         keep = hard_example_miner.select(
             (loss_cls + loss_bbox).detach(), rois)
-        weight = keep.to(loss_cls.dtype)
-        num_kept = weight.sum().clamp(min=1)
         losses = dict(
-            loss_cls=(loss_cls * weight).sum() / num_kept,
-            loss_bbox=(loss_bbox * weight).sum() / num_kept,
+            loss_cls=hard_example_miner.mean_over_kept(loss_cls, keep),
+            loss_bbox=hard_example_miner.mean_over_kept(loss_bbox, keep),
             acc=accuracy(cls_score[keep], labels[keep]))
         return dict(loss_bbox=losses, bbox_targets=targets)

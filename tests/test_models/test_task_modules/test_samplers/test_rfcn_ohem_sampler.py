@@ -1,3 +1,4 @@
+"""RFCNOHEMSampler."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -83,7 +84,11 @@ def test_ohem_loss_keeps_top_b_and_gives_no_gradient_to_the_rest():
     cls_score = torch.randn(n, 4, generator=g, requires_grad=True)
     bbox_pred = torch.randn(n, 4, generator=g, requires_grad=True)
     out = head.loss_and_target(
-        cls_score, bbox_pred, rois, results, ConfigDict(pos_weight=-1),
+        cls_score,
+        bbox_pred,
+        rois,
+        results,
+        ConfigDict(pos_weight=-1),
         hard_example_miner=sampler)
     labels, _, targets, _ = out['bbox_targets']
     # independent oracle: plain cross-entropy + smooth L1 of each RoI

@@ -1,17 +1,14 @@
 """The fixed-shape sparse stage against mmdet's own post-processing (the
 oracle), on inputs without tied scores (the order of equal scores is up to
 each sort)."""
-import copy
-
 import pytest
 import torch
+from helpers.tiny_rfcn import build_tiny
 from mmengine.config import ConfigDict
-from tiny_rfcn import build_tiny, make_batch
 
-from rfcn_mm.models.utils.fixed_shape_post import (fixed_shape_detections,
-                                                   fixed_shape_proposals,
-                                                   proposals_to_rois)
-from rfcn_mm.utils import OpCensus
+from rfcn_mm.fast.fixed_shape.post_processing import (fixed_shape_detections,
+                                                      fixed_shape_proposals)
+from rfcn_mm.fast.fixed_shape.slots import proposals_to_rois
 
 IMG_HW = [(96, 128), (80, 112), (96, 100)]
 
@@ -22,7 +19,7 @@ def assert_no_ties(scores):
 
 @pytest.fixture(scope='module')
 def model():
-    return build_tiny(seed=0).eval()
+    return build_tiny(seed=0, detector='FastRFCN').eval()
 
 
 @pytest.mark.parametrize('nms_pre, max_per_img, min_size', [(600, 100, 0),
@@ -88,7 +85,8 @@ def random_rois(num_valid, num_slots, seed):
 ])
 def test_detections_match_bbox_head(class_agnostic, score_thr, max_per_img,
                                     nms):
-    head = build_tiny(class_agnostic=class_agnostic).roi_head.bbox_head
+    head = build_tiny(
+        class_agnostic=class_agnostic, detector='FastRFCN').roi_head.bbox_head
     num_valid, slots = [30, 17, 0], 30
     rois, valid = random_rois(num_valid, slots, seed=int(score_thr * 100))
     g = torch.Generator().manual_seed(7)
@@ -127,66 +125,3 @@ def test_detections_match_bbox_head(class_agnostic, score_thr, max_per_img,
         torch.testing.assert_close(scores[i, :num], res.scores, rtol=0, atol=0)
         assert torch.equal(labels[i, :num], res.labels)
     assert len(want[0]) > 0 and len(want[2]) == 0
-
-
-@pytest.mark.parametrize(
-    'device', ['cpu', pytest.param('cuda', marks=pytest.mark.cuda)])
-def test_fixed_shape_predict_matches_mmdet_predict(device):
-    # PS RoI Align: RoIs that only differ where pooling quantizes them
-    # would give equal scores
-    model = build_tiny(seed=3, roi_layer='PSRoIAlign').eval().to(device)
-    inputs, samples = make_batch(
-        num_imgs=2, size=(96, 128), seed=7, scale_factor=(1.5, 1.25))
-    inputs = inputs.to(device)
-    samples = [s.to(device) for s in samples]
-    for thr in (0.0, 0.3):
-        model.test_cfg.rcnn.score_thr = thr
-        with torch.no_grad():
-            want = model.predict(inputs, copy.deepcopy(samples))
-            # on a GPU: one CUDA graph, captured on the second call
-            fast = copy.deepcopy(model).optimize_for_inference(
-                fuse_bn=False, channels_last=False)
-            for _ in range(3 if device == 'cuda' else 1):
-                got = fast.predict(inputs, copy.deepcopy(samples))
-                for g, w in zip(got, want):
-                    g, w = g.pred_instances, w.pred_instances
-                    assert len(g) == len(w) > 0
-                    assert_no_ties(w.scores)
-                    torch.testing.assert_close(
-                        g.bboxes, w.bboxes, rtol=0, atol=0)
-                    torch.testing.assert_close(
-                        g.scores, w.scores, rtol=0, atol=0)
-                    assert torch.equal(g.labels, w.labels)
-        if device == 'cuda':
-            assert fast.graph_runner.replays == 2
-
-
-def test_unsupported_post_processing_is_named():
-    model = build_tiny()
-    model.test_cfg.rcnn.nms = dict(type='soft_nms', iou_threshold=0.3)
-    with pytest.raises(
-            ValueError,
-            match=r"test_cfg.rcnn.nms must be "
-            r"dict\(type='nms'.*fixed_shape_post=False"):
-        model.optimize_for_inference()
-    model.optimize_for_inference(fixed_shape_post=False)
-    assert model.inference_mode['fixed_shape_post'] is False
-
-
-def test_fixed_shape_forward_never_syncs():
-    """What CUDA graph capture of all of inference needs: after the first
-    call (which caches the anchors), no op waits for or copies from the
-    host; mmdet's predict does both."""
-    model = build_tiny(seed=0).eval()
-    model.optimize_for_inference(fuse_bn=False, channels_last=False)
-    inputs, samples = make_batch(num_imgs=2, size=(96, 128))
-    info = torch.tensor([[96., 128., 1., 1.]] * 2)
-    with torch.no_grad():
-        model.fixed_shape_forward(inputs, info)
-        with OpCensus() as rec:
-            boxes, scores, labels, valid = model.fixed_shape_forward(
-                inputs, info)
-        assert rec.host_syncs == [] and valid.any()
-        with OpCensus() as rec:
-            build_tiny(seed=0).eval().predict(inputs, samples)
-        assert len(rec.host_syncs) > 3

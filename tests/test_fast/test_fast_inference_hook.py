@@ -1,14 +1,11 @@
-import sys
-from os import path as osp
+"""RFCNFastInferenceHook."""
 from types import SimpleNamespace
 
 import pytest
 import torch
+from helpers.tiny_rfcn import build_tiny
 from mmdet.registry import HOOKS, MODELS
 from mmengine.logging import MMLogger
-
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(__file__)), 'test_models'))
-from tiny_rfcn import build_tiny  # noqa: E402
 
 
 def runner_with(model):
@@ -17,7 +14,7 @@ def runner_with(model):
 
 
 def test_hook_optimizes_the_detector_inside_a_tta_wrapper():
-    detector = build_tiny()
+    detector = build_tiny(detector='FastRFCN')
     tta = MODELS.build(
         dict(
             type='DetTTAModel',
@@ -42,5 +39,8 @@ def test_hook_optimizes_the_detector_inside_a_tta_wrapper():
 
 def test_hook_names_a_model_it_cannot_optimize():
     hook = HOOKS.build(dict(type='RFCNFastInferenceHook'))
-    with pytest.raises(TypeError, match='needs an RFCN model, got Linear'):
+    with pytest.raises(TypeError, match='needs a FastRFCN model, got Linear'):
         hook.before_test(runner_with(torch.nn.Linear(2, 2)))
+    # a plain RFCN is told how to become one
+    with pytest.raises(TypeError, match="got RFCN: set model.type='FastRFCN'"):
+        hook.before_test(runner_with(build_tiny()))

@@ -1,14 +1,15 @@
-"""The split inference path and optimize_for_inference (fused BatchNorm,
-channels_last, reduced precision, CUDA graphs)."""
+"""FastRFCN's inference: the split path and optimize_for_inference (fused
+BatchNorm, channels_last, reduced precision, fixed-shape post-processing,
+CUDA graphs), against RFCN's (mmdet's) predict."""
 import copy
 
 import pytest
 import torch
+from helpers.tiny_rfcn import build_tiny, make_batch
 from mmdet.models.detectors import TwoStageDetector
-from tiny_rfcn import build_tiny, make_batch
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from rfcn_mm.models.utils import CUDAGraphRunner
+from rfcn_mm.utils import OpCensus
 
 
 def randomize_bn(model, seed=1):
@@ -45,10 +46,25 @@ def assert_same_detections(got, want, atol, box_atol=None):
 
 @pytest.fixture(scope='module')
 def model_and_batch():
-    model = randomize_bn(build_tiny(seed=3)).eval()
+    model = randomize_bn(build_tiny(seed=3, detector='FastRFCN')).eval()
     model.test_cfg.rcnn.score_thr = 0.0  # keep every detection
     inputs, samples = make_batch(num_imgs=2, size=(96, 128), seed=4)
     return model, inputs, samples
+
+
+def split_only(model):
+    """The split path (dense stage, then mmdet's sparse stage on its score
+    maps) with nothing else changed."""
+    return copy.deepcopy(model).optimize_for_inference(
+        fuse_bn=False, channels_last=False, fixed_shape_post=False)
+
+
+def test_unoptimized_predict_is_rfcns(model_and_batch):
+    model, inputs, samples = model_and_batch
+    with torch.no_grad():
+        want = TwoStageDetector.predict(model, inputs, copy.deepcopy(samples))
+    for g, w in zip(predictions(model, inputs, samples), want):
+        torch.testing.assert_close(g.bboxes, w.pred_instances.bboxes)
 
 
 def test_split_predict_matches_mmdet_two_stage_predict(model_and_batch):
@@ -57,7 +73,7 @@ def test_split_predict_matches_mmdet_two_stage_predict(model_and_batch):
     model, inputs, samples = model_and_batch
     with torch.no_grad():
         want = TwoStageDetector.predict(model, inputs, copy.deepcopy(samples))
-    got = predictions(model, inputs, samples)
+    got = predictions(split_only(model), inputs, samples)
     for g, w in zip(got, [s.pred_instances for s in want]):
         assert len(g) == len(w) > 0
         torch.testing.assert_close(g.bboxes, w.bboxes, atol=0, rtol=0)
@@ -73,7 +89,7 @@ def test_predict_with_given_proposals_uses_them(model_and_batch):
         s.proposals = InstanceData(bboxes=s.gt_instances.bboxes.clone())
     with torch.no_grad():
         want = TwoStageDetector.predict(model, inputs, copy.deepcopy(samples))
-        got = model.predict(inputs, copy.deepcopy(samples))
+        got = split_only(model).predict(inputs, copy.deepcopy(samples))
     for g, w in zip(got, want):
         torch.testing.assert_close(g.pred_instances.bboxes,
                                    w.pred_instances.bboxes)
@@ -87,7 +103,7 @@ def test_fused_channels_last_float32_keeps_detections(model_and_batch):
     with torch.no_grad():
         dense_want = model.dense_forward(inputs)
     # mmdet's post-processing (the fixed-shape one can order equal scores,
-    # which this model has, differently: see test_fixed_shape_post.py)
+    # which this model has, differently: see test_post_processing.py)
     fast = copy.deepcopy(model).optimize_for_inference(
         dtype='float32',
         fuse_bn=True,
@@ -144,97 +160,6 @@ def test_optimized_model_refuses_training_and_bad_arguments(model_and_batch):
             copy.deepcopy(model).optimize_for_inference(cuda_graph=True)
 
 
-def test_graph_runner_runs_eagerly_without_gpu_or_with_grad():
-    calls = []
-
-    def fn(x):
-        calls.append(x.shape)
-        return x * 2
-
-    runner = CUDAGraphRunner(fn, capture_after=1)
-    x = torch.arange(4.)
-    with torch.no_grad():
-        torch.testing.assert_close(runner(x), x * 2)
-    torch.testing.assert_close(runner(x), x * 2)
-    assert runner.captures == 0 and runner.eager_calls == len(calls) == 2
-    with pytest.raises(ValueError, match='max_graphs'):
-        CUDAGraphRunner(fn, max_graphs=0)
-    with pytest.raises(ValueError, match='capture_after'):
-        CUDAGraphRunner(fn, capture_after=0)
-
-
-class FakeGraphRunner(CUDAGraphRunner):
-    """The runner's caching policy with a stand-in for CUDA capture."""
-
-    @staticmethod
-    def _graphable(inputs):
-        return True
-
-    def _capture(self, inputs):
-        return ('graph', tuple(inputs[0].shape))
-
-    def _replay(self, entry, inputs):
-        assert entry == ('graph', tuple(inputs[0].shape))
-        return self.fn(*inputs)
-
-
-def test_graph_runner_captures_recurring_shapes_and_keeps_the_most_used():
-    runner = FakeGraphRunner(lambda x: x + 1, max_graphs=2, capture_after=2)
-    a, b, c = torch.zeros(1, 2), torch.zeros(2, 2), torch.zeros(3, 2)
-
-    def call(x):
-        torch.testing.assert_close(runner(x), x + 1)
-        return (runner.captures, runner.replays, runner.eager_calls)
-
-    assert call(a) == (0, 0, 1)  # first sighting: eager
-    assert call(a) == (1, 1, 1)  # second: captured and replayed
-    assert call(a) == (1, 2, 1)
-    assert call(b) == (1, 2, 2)
-    assert call(b) == (2, 3, 2)  # a: 3 sightings, b: 2
-    assert call(c) == (2, 3, 3)
-    assert call(c) == (2, 3, 4)  # full, and c is not seen more than b
-    assert call(c) == (3, 4, 4)  # now it is: c replaces b
-    assert set(runner.graphs) == {runner._key(
-        (a, )), runner._key((c, ))} and len(runner.seen) == 3
-    assert call(b) == (3, 4, 5)  # b (3) does not beat a or c (3)
-    assert 'captures=3, replays=4, eager_calls=5' in repr(runner)
-
-
-@pytest.mark.cuda
-def test_graph_runner_replays_cuda_graphs():
-    torch.manual_seed(0)
-    conv = torch.nn.Conv2d(3, 8, 3, padding=1).cuda().eval()
-
-    def fn(x):
-        return (conv(x).relu(), [x.sum(dim=1)])
-
-    runner = CUDAGraphRunner(fn, max_graphs=2, capture_after=1)
-    a = torch.randn(1, 3, 32, 48, device='cuda')
-    b = torch.randn(1, 3, 48, 32, device='cuda')
-    c = torch.randn(2, 3, 32, 48, device='cuda')
-    with torch.no_grad():
-        for x in (a, b, a, b, a * 3):  # new values, same shapes: replays
-            got = runner(x)
-            want = fn(x)
-            torch.testing.assert_close(got[0], want[0])
-            torch.testing.assert_close(got[1][0], want[1][0])
-        assert (runner.captures, runner.replays) == (2, 5)
-        for _ in range(3):  # the third sighting of c beats b's two
-            torch.testing.assert_close(runner(c)[0], fn(c)[0])
-        assert runner.captures == 3 and len(runner.graphs) == 2
-        assert runner.eager_calls == 2
-        amp_runner = CUDAGraphRunner(fn, capture_after=1)
-        with torch.autocast('cuda', dtype=torch.bfloat16):
-            for x in (a, a * 2):  # captured under autocast, then replayed
-                got = amp_runner(x)
-                assert got[0].dtype == torch.bfloat16
-                torch.testing.assert_close(got[0], fn(x)[0])
-        assert (amp_runner.captures, amp_runner.replays) == (1, 2)
-        plain = amp_runner(a)  # autocast off: another key
-        assert plain[0].dtype == torch.float32
-        assert amp_runner.captures == 2
-
-
 @pytest.mark.cuda
 @pytest.mark.parametrize('dtype', ['float32', 'bfloat16'])
 def test_cuda_graph_inference_matches_eager(model_and_batch, dtype):
@@ -280,3 +205,78 @@ def test_cuda_graph_inference_matches_eager(model_and_batch, dtype):
                 predictions(model, inputs, samples), 1e-3)
         finally:
             torch.backends.cudnn.allow_tf32 = saved
+
+
+def assert_no_ties(scores):
+    assert scores.unique().numel() == scores.numel(), 'tied scores'
+
+
+@pytest.mark.parametrize(
+    'device', ['cpu', pytest.param('cuda', marks=pytest.mark.cuda)])
+def test_fixed_shape_predict_matches_mmdet_predict(device):
+    # PS RoI Align: RoIs that only differ where pooling quantizes them
+    # would give equal scores
+    model = build_tiny(
+        seed=3, roi_layer='PSRoIAlign', detector='FastRFCN').eval().to(device)
+    inputs, samples = make_batch(
+        num_imgs=2, size=(96, 128), seed=7, scale_factor=(1.5, 1.25))
+    inputs = inputs.to(device)
+    samples = [s.to(device) for s in samples]
+    for thr in (0.0, 0.3):
+        model.test_cfg.rcnn.score_thr = thr
+        with torch.no_grad():
+            want = model.predict(inputs, copy.deepcopy(samples))
+            # on a GPU: one CUDA graph, captured on the second call
+            fast = copy.deepcopy(model).optimize_for_inference(
+                fuse_bn=False, channels_last=False)
+            for _ in range(3 if device == 'cuda' else 1):
+                got = fast.predict(inputs, copy.deepcopy(samples))
+                for g, w in zip(got, want):
+                    g, w = g.pred_instances, w.pred_instances
+                    assert len(g) == len(w) > 0
+                    assert_no_ties(w.scores)
+                    torch.testing.assert_close(
+                        g.bboxes, w.bboxes, rtol=0, atol=0)
+                    torch.testing.assert_close(
+                        g.scores, w.scores, rtol=0, atol=0)
+                    assert torch.equal(g.labels, w.labels)
+        if device == 'cuda':
+            assert fast.graph_runner.replays == 2
+
+
+def test_fixed_shape_forward_never_syncs():
+    """What CUDA graph capture of all of inference needs: after the first
+    call (which caches the anchors), no op waits for or copies from the
+    host; mmdet's predict does both."""
+    model = build_tiny(seed=0, detector='FastRFCN').eval()
+    model.optimize_for_inference(fuse_bn=False, channels_last=False)
+    inputs, samples = make_batch(num_imgs=2, size=(96, 128))
+    info = torch.tensor([[96., 128., 1., 1.]] * 2)
+    with torch.no_grad():
+        model.fixed_shape_forward(inputs, info)
+        with OpCensus() as rec:
+            boxes, scores, labels, valid = model.fixed_shape_forward(
+                inputs, info)
+        assert rec.host_syncs == [] and valid.any()
+        with OpCensus() as rec:
+            build_tiny(seed=0).eval().predict(inputs, samples)
+        assert len(rec.host_syncs) > 3
+
+
+def test_checkpoints_load_across_rfcn_and_fast_rfcn(tmp_path):
+    """The same modules: a checkpoint of either loads strictly into the
+    other, and both give the same detections."""
+    from mmengine.runner import load_checkpoint
+    plain, fast = build_tiny(seed=3).eval(), build_tiny(
+        seed=5, detector='FastRFCN').eval()
+    assert plain.state_dict().keys() == fast.state_dict().keys()
+    torch.save(dict(state_dict=plain.state_dict()), tmp_path / 'plain.pth')
+    load_checkpoint(fast, str(tmp_path / 'plain.pth'), strict=True)
+    inputs, samples = make_batch(num_imgs=1, seed=4)
+    for g, w in zip(
+            predictions(fast, inputs, samples),
+            predictions(plain, inputs, samples)):
+        torch.testing.assert_close(g.bboxes, w.bboxes, rtol=0, atol=0)
+    torch.save(dict(state_dict=fast.state_dict()), tmp_path / 'fast.pth')
+    load_checkpoint(
+        build_tiny(seed=7), str(tmp_path / 'fast.pth'), strict=True)

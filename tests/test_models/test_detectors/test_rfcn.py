@@ -1,9 +1,9 @@
+"""RFCN."""
 import copy
 
 import pytest
 import torch
-from mmdet.registry import MODELS
-from tiny_rfcn import build_tiny, make_batch, tiny_model_cfg
+from helpers.tiny_rfcn import build_tiny, make_batch
 
 from rfcn_mm.models import PSBBoxHead, PSRoIExtractor, PSRoIHead
 
@@ -81,8 +81,7 @@ def test_predict_returns_instances_in_original_coordinates():
 @pytest.mark.parametrize('roi_layer', ['PSRoIPool', 'PSRoIAlign'])
 @pytest.mark.parametrize('class_agnostic', [True, False])
 def test_variants_build_and_run(k, roi_layer, class_agnostic):
-    model = build_tiny(
-        k=k, roi_layer=roi_layer, class_agnostic=class_agnostic)
+    model = build_tiny(k=k, roi_layer=roi_layer, class_agnostic=class_agnostic)
     head = model.roi_head.bbox_head
     bins = k * k
     assert head.conv_cls.out_channels == bins * 4
@@ -97,63 +96,23 @@ def test_variants_build_and_run(k, roi_layer, class_agnostic):
 
 
 @pytest.mark.parametrize('sampler', [
-    dict(type='RandomSampler', num=32, pos_fraction=0.25, neg_pos_ub=-1,
-         add_gt_as_proposals=True),
-    dict(type='OHEMSampler', num=32, pos_fraction=0.25, neg_pos_ub=-1,
-         add_gt_as_proposals=True),
+    dict(
+        type='RandomSampler',
+        num=32,
+        pos_fraction=0.25,
+        neg_pos_ub=-1,
+        add_gt_as_proposals=True),
+    dict(
+        type='OHEMSampler',
+        num=32,
+        pos_fraction=0.25,
+        neg_pos_ub=-1,
+        add_gt_as_proposals=True),
 ])
 def test_mmdet_samplers_work_with_the_head(sampler):
     model = build_tiny(sampler=sampler)
     losses = _losses(model, *make_batch())
     assert torch.isfinite(losses['loss_cls']) and losses['loss_cls'] > 0
-
-
-def test_extractor_channel_mismatch_is_reported():
-    cfg = tiny_model_cfg()
-    cfg.roi_head.bbox_roi_extractor.out_channels = 21
-    with pytest.raises(ValueError, match='out_channels'):
-        MODELS.build(cfg)
-    extractor = PSRoIExtractor(dict(type='PSRoIPool', output_size=3), 5)
-    with pytest.raises(ValueError, match=r'5 \* 9 = 45 input channels, '
-                       'got 40'):
-        extractor((torch.zeros(1, 40, 4, 4), ), torch.zeros(1, 5))
-    with pytest.raises(KeyError, match='unknown roi_layer type "RoIAlign"'):
-        PSRoIExtractor(dict(type='RoIAlign', output_size=3), 5)
-
-
-def test_extractor_skips_the_batch_index_check_unless_asked():
-    # the head's RoIs come from bbox2roi: valid by construction
-    rois = torch.tensor([[3., 0., 0., 8., 8.]])
-    maps = torch.randn(1, 5 * 9, 4, 4)
-    default = PSRoIExtractor(dict(type='PSRoIPool', output_size=3), 5)
-    assert not default.roi_layers[0].check_batch_idx
-    assert (default((maps, ), rois) == 0).all()
-    checked = PSRoIExtractor(
-        dict(type='PSRoIAlign', output_size=3, check_batch_idx=True), 5)
-    with pytest.raises(ValueError, match='do not exist'):
-        checked((maps, ), rois)
-
-
-@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
-def test_extractor_pools_reduced_precision_maps_with_float32_rois(dtype):
-    from rfcn_mm.ops.reference import ps_roi_align_reference
-    g = torch.Generator().manual_seed(0)
-    maps = torch.randn(1, 2 * 9, 40, 70, generator=g).to(dtype)
-    # a RoI at x = 601.3..889.7 in a 1120-px image: bfloat16 would move its
-    # corners by up to 4 px, float16 by up to 0.5 px
-    rois = torch.tensor([[0., 601.3, 21.9, 889.7, 330.1]])
-    extractor = PSRoIExtractor(
-        dict(type='PSRoIAlign', output_size=3), 2, featmap_strides=[16])
-    maps.requires_grad_(True)
-    out = extractor((maps, ), rois)
-    assert out.dtype == torch.float32
-    want = ps_roi_align_reference(maps.detach().float(), rois, 3, 1 / 16)
-    torch.testing.assert_close(out, want)
-    lossy = ps_roi_align_reference(maps.detach().float(),
-                                   rois.to(dtype).float(), 3, 1 / 16)
-    assert not torch.allclose(lossy, want)  # what casting the RoIs costs
-    out.sum().backward()
-    assert maps.grad.dtype == dtype and maps.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])

@@ -5,14 +5,17 @@ from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
+from .fast_rfcn import FastRFCN
+
 
 @HOOKS.register_module()
 class RFCNFastInferenceHook(Hook):
-    """Call :meth:`RFCN.optimize_for_inference` before testing, after the
+    """Call :meth:`FastRFCN.optimize_for_inference` before testing, after the
     checkpoint is loaded.
 
     For test runs only (the optimized model cannot be trained)::
 
+        model = dict(type='FastRFCN', ...)  # loads RFCN's checkpoints
         custom_hooks = [dict(type='RFCNFastInferenceHook', dtype='bfloat16')]
 
     or ``tools/test.py CONFIG CHECKPOINT --fast``. Works through model
@@ -27,7 +30,7 @@ class RFCNFastInferenceHook(Hook):
             True on a GPU.
         fixed_shape_post (bool): Proposals and post-processing in fixed
             shapes, so that all of inference is one CUDA graph (see
-            :meth:`RFCN.optimize_for_inference`). Defaults to True.
+            :meth:`FastRFCN.optimize_for_inference`). Defaults to True.
         cudnn_benchmark (bool): Let cuDNN time its algorithms for each
             input shape (``torch.backends.cudnn.benchmark``), as the
             graphs are captured after warm-up runs. Defaults to True.
@@ -55,12 +58,14 @@ class RFCNFastInferenceHook(Hook):
         if is_model_wrapper(model):
             model = model.module
         detector = model
-        while not hasattr(detector, 'optimize_for_inference') and \
+        while not isinstance(detector, FastRFCN) and \
                 hasattr(detector, 'module'):  # DetTTAModel
             detector = detector.module
-        if not hasattr(detector, 'optimize_for_inference'):
-            raise TypeError('RFCNFastInferenceHook needs an RFCN model, got '
-                            f'{type(model).__name__}')
+        if not isinstance(detector, FastRFCN):
+            raise TypeError(
+                'RFCNFastInferenceHook needs a FastRFCN model, got '
+                f'{type(detector).__name__}: set model.type=\'FastRFCN\' '
+                '(the same weights as RFCN, so its checkpoints load)')
         if self.cudnn_benchmark:
             torch.backends.cudnn.benchmark = True
         detector.optimize_for_inference(**self.kwargs)

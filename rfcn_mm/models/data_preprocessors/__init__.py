@@ -1,3 +1,0 @@
-from .batch_bucket_pad import BatchBucketPad
-
-__all__ = ['BatchBucketPad']

@@ -1,3 +1,0 @@
-from .cuda_graph import CUDAGraphRunner, TrainGraphRunner
-
-__all__ = ['CUDAGraphRunner', 'TrainGraphRunner']
