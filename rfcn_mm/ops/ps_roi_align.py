@@ -1,47 +1,59 @@
 from typing import Tuple, Union
 
+import torch
 import torch.nn as nn
 from torch import Tensor
-from torch.autograd import Function
-from torch.autograd.function import once_differentiable
 
-from ._ext_loader import (check_op_args, check_rois, check_scalar_args,
-                          get_ext, normalize_output_size, scalar_arg)
+from ._ext_loader import (check_grad_args, check_op_args, check_rois,
+                          check_scalar_args, get_ext, normalize_output_size,
+                          scalar_arg)
+
+# rfcn_mm::ps_roi_align and rfcn_mm::_ps_roi_align_backward are declared and
+# given their CPU and CUDA kernels in csrc/pytorch/ps_roi_align.cpp; here
+# they get fake kernels (shapes for torch.compile and torch.export) and
+# autograd.
 
 
-class PSRoIAlignFunction(Function):
+def _ps_roi_align_fake(input: Tensor, rois: Tensor, pooled_h: int,
+                       pooled_w: int, spatial_scale: float,
+                       sampling_ratio: int, aligned: bool) -> Tensor:
+    check_op_args(input, rois, (pooled_h, pooled_w), spatial_scale,
+                  'ps_roi_align', sampling_ratio)
+    return input.new_empty(
+        (rois.size(0), input.size(1) // (pooled_h * pooled_w), pooled_h,
+         pooled_w))
 
-    @staticmethod
-    def forward(ctx, input: Tensor, rois: Tensor,
-                output_size: Union[int, Tuple[int, int]],
-                spatial_scale: float, sampling_ratio: int, aligned: bool,
-                check_batch_idx: bool) -> Tensor:
-        ext = get_ext()
-        ctx.output_size = normalize_output_size(output_size, 'ps_roi_align')
-        ctx.spatial_scale = scalar_arg(spatial_scale, 'spatial_scale',
-                                       float, 'ps_roi_align')
-        ctx.sampling_ratio = scalar_arg(sampling_ratio, 'sampling_ratio',
-                                        int, 'ps_roi_align')
-        ctx.aligned = bool(aligned)
-        check_op_args(input, rois, ctx.output_size, ctx.spatial_scale,
-                      'ps_roi_align', ctx.sampling_ratio)
-        ctx.input_shape = input.shape
-        if check_batch_idx:
-            check_rois(rois, input.size(0), 'ps_roi_align')
-        output = ext.ps_roi_align_forward(input, rois, *ctx.output_size,
-                                          ctx.spatial_scale,
-                                          ctx.sampling_ratio, ctx.aligned)
-        ctx.save_for_backward(rois)
-        return output
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output: Tensor) -> tuple:
-        rois, = ctx.saved_tensors
-        grad_input = get_ext().ps_roi_align_backward(
-            grad_output, rois, *ctx.input_shape, *ctx.output_size,
-            ctx.spatial_scale, ctx.sampling_ratio, ctx.aligned)
-        return grad_input, None, None, None, None, None, None
+def _ps_roi_align_backward_fake(grad_output: Tensor, rois: Tensor,
+                                batch: int, channels: int, height: int,
+                                width: int, pooled_h: int, pooled_w: int,
+                                spatial_scale: float, sampling_ratio: int,
+                                aligned: bool) -> Tensor:
+    check_grad_args(grad_output, rois, channels, (pooled_h, pooled_w),
+                    'ps_roi_align')
+    return grad_output.new_empty((batch, channels, height, width))
+
+
+def _setup_context(ctx, inputs: tuple, output: Tensor) -> None:
+    input, rois, pooled_h, pooled_w, scale, sampling_ratio, aligned = inputs
+    ctx.save_for_backward(rois)
+    ctx.args = (*input.shape, pooled_h, pooled_w, scale, sampling_ratio,
+                aligned)
+
+
+def _backward(ctx, grad_output: Tensor) -> tuple:
+    rois, = ctx.saved_tensors
+    grad_input = torch.ops.rfcn_mm._ps_roi_align_backward(
+        grad_output.contiguous(), rois, *ctx.args)
+    return grad_input, None, None, None, None, None, None
+
+
+if get_ext(required=False) is not None:
+    torch.library.register_fake('rfcn_mm::ps_roi_align', _ps_roi_align_fake)
+    torch.library.register_fake('rfcn_mm::_ps_roi_align_backward',
+                                _ps_roi_align_backward_fake)
+    torch.library.register_autograd(
+        'rfcn_mm::ps_roi_align', _backward, setup_context=_setup_context)
 
 
 def ps_roi_align(input: Tensor,
@@ -82,8 +94,19 @@ def ps_roi_align(input: Tensor,
         the map they count as 0, otherwise they are clamped to the border.
         Every bin averages over all its samples (out-of-map ones included).
     """
-    return PSRoIAlignFunction.apply(input, rois, output_size, spatial_scale,
-                                    sampling_ratio, aligned, check_batch_idx)
+    get_ext()
+    output_size = normalize_output_size(output_size, 'ps_roi_align')
+    spatial_scale = scalar_arg(spatial_scale, 'spatial_scale', float,
+                               'ps_roi_align')
+    sampling_ratio = scalar_arg(sampling_ratio, 'sampling_ratio', int,
+                                'ps_roi_align')
+    check_op_args(input, rois, output_size, spatial_scale, 'ps_roi_align',
+                  sampling_ratio)
+    if check_batch_idx:
+        check_rois(rois, input.size(0), 'ps_roi_align')
+    return torch.ops.rfcn_mm.ps_roi_align(input, rois, *output_size,
+                                          spatial_scale, sampling_ratio,
+                                          bool(aligned))
 
 
 class PSRoIAlign(nn.Module):

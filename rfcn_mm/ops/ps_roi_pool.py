@@ -1,43 +1,56 @@
 from typing import Tuple, Union
 
+import torch
 import torch.nn as nn
 from torch import Tensor
-from torch.autograd import Function
-from torch.autograd.function import once_differentiable
 
-from ._ext_loader import (check_op_args, check_rois, check_scalar_args,
-                          get_ext, normalize_output_size, scalar_arg)
+from ._ext_loader import (check_grad_args, check_op_args, check_rois,
+                          check_scalar_args, get_ext, normalize_output_size,
+                          scalar_arg)
+
+# rfcn_mm::ps_roi_pool and rfcn_mm::_ps_roi_pool_backward are declared and
+# given their CPU and CUDA kernels in csrc/pytorch/ps_roi_pool.cpp; here
+# they get fake kernels (shapes for torch.compile and torch.export) and
+# autograd.
 
 
-class PSRoIPoolFunction(Function):
+def _ps_roi_pool_fake(input: Tensor, rois: Tensor, pooled_h: int,
+                      pooled_w: int, spatial_scale: float) -> Tensor:
+    check_op_args(input, rois, (pooled_h, pooled_w), spatial_scale,
+                  'ps_roi_pool')
+    return input.new_empty(
+        (rois.size(0), input.size(1) // (pooled_h * pooled_w), pooled_h,
+         pooled_w))
 
-    @staticmethod
-    def forward(ctx, input: Tensor, rois: Tensor,
-                output_size: Union[int, Tuple[int, int]],
-                spatial_scale: float, check_batch_idx: bool) -> Tensor:
-        ext = get_ext()
-        ctx.output_size = normalize_output_size(output_size, 'ps_roi_pool')
-        ctx.spatial_scale = scalar_arg(spatial_scale, 'spatial_scale',
-                                       float, 'ps_roi_pool')
-        check_op_args(input, rois, ctx.output_size, ctx.spatial_scale,
-                      'ps_roi_pool')
-        ctx.input_shape = input.shape
-        if check_batch_idx:
-            check_rois(rois, input.size(0), 'ps_roi_pool')
-        output = ext.ps_roi_pool_forward(input, rois, *ctx.output_size,
-                                         ctx.spatial_scale)
-        ctx.save_for_backward(rois)
-        return output
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output: Tensor) -> tuple:
-        rois, = ctx.saved_tensors
-        grad_input = get_ext().ps_roi_pool_backward(grad_output, rois,
-                                                    *ctx.input_shape,
-                                                    *ctx.output_size,
-                                                    ctx.spatial_scale)
-        return grad_input, None, None, None, None
+def _ps_roi_pool_backward_fake(grad_output: Tensor, rois: Tensor, batch: int,
+                               channels: int, height: int, width: int,
+                               pooled_h: int, pooled_w: int,
+                               spatial_scale: float) -> Tensor:
+    check_grad_args(grad_output, rois, channels, (pooled_h, pooled_w),
+                    'ps_roi_pool')
+    return grad_output.new_empty((batch, channels, height, width))
+
+
+def _setup_context(ctx, inputs: tuple, output: Tensor) -> None:
+    input, rois, pooled_h, pooled_w, spatial_scale = inputs
+    ctx.save_for_backward(rois)
+    ctx.args = (*input.shape, pooled_h, pooled_w, spatial_scale)
+
+
+def _backward(ctx, grad_output: Tensor) -> tuple:
+    rois, = ctx.saved_tensors
+    grad_input = torch.ops.rfcn_mm._ps_roi_pool_backward(
+        grad_output.contiguous(), rois, *ctx.args)
+    return grad_input, None, None, None, None
+
+
+if get_ext(required=False) is not None:
+    torch.library.register_fake('rfcn_mm::ps_roi_pool', _ps_roi_pool_fake)
+    torch.library.register_fake('rfcn_mm::_ps_roi_pool_backward',
+                                _ps_roi_pool_backward_fake)
+    torch.library.register_autograd(
+        'rfcn_mm::ps_roi_pool', _backward, setup_context=_setup_context)
 
 
 def ps_roi_pool(input: Tensor,
@@ -80,8 +93,15 @@ def ps_roi_pool(input: Tensor,
           bins everywhere, so gradcheck holds for any RoI.
         - float16/bfloat16 accumulate in float32.
     """
-    return PSRoIPoolFunction.apply(input, rois, output_size, spatial_scale,
-                                   check_batch_idx)
+    get_ext()
+    output_size = normalize_output_size(output_size, 'ps_roi_pool')
+    spatial_scale = scalar_arg(spatial_scale, 'spatial_scale', float,
+                               'ps_roi_pool')
+    check_op_args(input, rois, output_size, spatial_scale, 'ps_roi_pool')
+    if check_batch_idx:
+        check_rois(rois, input.size(0), 'ps_roi_pool')
+    return torch.ops.rfcn_mm.ps_roi_pool(input, rois, *output_size,
+                                         spatial_scale)
 
 
 class PSRoIPool(nn.Module):

@@ -1,7 +1,9 @@
 import torch
 from torch import Tensor
 
-from ._ext_loader import get_ext
+from ._ext_loader import check_cuda_build, dtype_name, get_ext
+
+MAX_CUDA_BOXES = 65536  # the CUDA kernel's limit (csrc/pytorch/sorted_nms.cpp)
 
 
 def sorted_nms(boxes: Tensor, valid: Tensor, iou_threshold: float,
@@ -35,28 +37,63 @@ def sorted_nms(boxes: Tensor, valid: Tensor, iou_threshold: float,
     if not isinstance(boxes, Tensor) or not isinstance(valid, Tensor):
         raise TypeError('sorted_nms: boxes and valid must be tensors, got '
                         f'{type(boxes).__name__} and {type(valid).__name__}')
-    if boxes.dim() != 3 or boxes.size(2) != 4:
-        raise ValueError('sorted_nms: boxes must be shaped (N, M, 4), got '
-                         f'shape {tuple(boxes.shape)}')
-    if boxes.dtype != torch.float32:
-        raise TypeError(f'sorted_nms: boxes must be float32, got '
-                        f'{boxes.dtype}')
-    if valid.shape != boxes.shape[:2]:
-        raise ValueError(f'sorted_nms: valid must be shaped (N, M) = '
-                         f'{tuple(boxes.shape[:2])}, got shape '
-                         f'{tuple(valid.shape)}')
-    if valid.dtype != torch.bool:
-        raise TypeError(f'sorted_nms: valid must be a bool tensor, got '
-                        f'{valid.dtype}')
-    if boxes.device != valid.device:
-        raise ValueError('sorted_nms: boxes and valid must be on the same '
-                         f'device, got {boxes.device} and {valid.device}')
-    if not isinstance(max_num, int) or max_num <= 0:
+    if isinstance(max_num, bool) or not isinstance(max_num, int):
         raise ValueError(f'sorted_nms: max_num must be a positive int, got '
                          f'{max_num!r}')
     if isinstance(iou_threshold, bool) or \
-            not isinstance(iou_threshold, (int, float)) or \
-            not 0 <= iou_threshold <= 1:
+            not isinstance(iou_threshold, (int, float)):
         raise ValueError('sorted_nms: iou_threshold must be a number in '
                          f'[0, 1], got {iou_threshold!r}')
-    return get_ext().sorted_nms(boxes, valid, float(iou_threshold), max_num)
+    get_ext()
+    check_sorted_nms_args(boxes, valid, float(iou_threshold), max_num)
+    return torch.ops.rfcn_mm.sorted_nms(boxes, valid, float(iou_threshold),
+                                        max_num)
+
+
+def check_sorted_nms_args(boxes: Tensor, valid: Tensor, iou_threshold: float,
+                          max_num: int) -> None:
+    """The checks of ``rfcn_mm::sorted_nms``, made by :func:`sorted_nms`
+    and by the fake kernel; the C++ kernels repeat them with the same
+    messages and exception types."""
+    if boxes.dim() != 3 or boxes.size(2) != 4:
+        raise ValueError('sorted_nms: boxes must be shaped (N, M, 4), got '
+                         f'shape {list(boxes.shape)}')
+    if boxes.dtype != torch.float32:
+        raise TypeError(f'sorted_nms: boxes must be float32, got '
+                        f'{dtype_name(boxes.dtype)}')
+    if valid.shape != boxes.shape[:2]:
+        raise ValueError(f'sorted_nms: valid must be shaped (N, M) = '
+                         f'({boxes.size(0)}, {boxes.size(1)}), got shape '
+                         f'{list(valid.shape)}')
+    if valid.dtype != torch.bool:
+        raise TypeError(f'sorted_nms: valid must be a bool tensor, got '
+                        f'{dtype_name(valid.dtype)}')
+    if boxes.device != valid.device:
+        raise ValueError('sorted_nms: boxes and valid must be on the same '
+                         f'device, got {boxes.device} and {valid.device}')
+    if max_num <= 0:
+        raise ValueError(f'sorted_nms: max_num must be a positive int, got '
+                         f'{max_num}')
+    if not 0 <= iou_threshold <= 1:
+        raise ValueError('sorted_nms: iou_threshold must be a number in '
+                         f'[0, 1], got {iou_threshold:g}')
+    if boxes.size(1) >= 2**31:
+        raise ValueError('sorted_nms: fewer than 2^31 boxes per image, got '
+                         f'{boxes.size(1)}')
+    if boxes.is_cuda and boxes.size(1) > MAX_CUDA_BOXES:
+        raise ValueError(f'sorted_nms: at most {MAX_CUDA_BOXES} boxes per '
+                         'image on CUDA (the overlap mask takes M * M / 8 '
+                         f'bytes per image), got {boxes.size(1)}')
+    check_cuda_build(boxes, 'sorted_nms')
+
+
+def _sorted_nms_fake(boxes: Tensor, valid: Tensor, iou_threshold: float,
+                     max_num: int) -> Tensor:
+    check_sorted_nms_args(boxes, valid, iou_threshold, max_num)
+    return boxes.new_empty((boxes.size(0), max_num), dtype=torch.int64)
+
+
+# rfcn_mm::sorted_nms is declared and given its CPU and CUDA kernels in
+# csrc/pytorch/sorted_nms.cpp; no autograd (its output is indices)
+if get_ext(required=False) is not None:
+    torch.library.register_fake('rfcn_mm::sorted_nms', _sorted_nms_fake)

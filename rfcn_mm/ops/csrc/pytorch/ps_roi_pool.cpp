@@ -1,4 +1,5 @@
-// Dispatch and argument checks of position-sensitive RoI pooling.
+// Schemas, argument checks and per-device registration of
+// position-sensitive RoI pooling (rfcn_mm::ps_roi_pool and its backward).
 #include <cmath>
 
 #include "pytorch_cpp_helper.hpp"
@@ -22,75 +23,101 @@ at::Tensor ps_roi_pool_backward_cuda(const at::Tensor& grad_output,
                                      int64_t pooled_w, double spatial_scale);
 #endif
 
+// The messages are those of rfcn_mm/ops/_ext_loader.py (check_op_args),
+// which the fake kernels raise too.
 void check_ps_roi_args(const at::Tensor& input, const at::Tensor& rois,
                        int64_t pooled_h, int64_t pooled_w,
                        double spatial_scale, const char* op) {
-  CHECK_DEFINED(input);
-  CHECK_DEFINED(rois);
-  CHECK_DIM(input, 4);
-  CHECK_FLOATING(input);
-  TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5, op,
-              ": rois must be shaped (N, 5) as (batch_index, x1, y1, x2, y2),"
-              " got shape ",
-              rois.sizes());
-  TORCH_CHECK(input.device() == rois.device(), op,
-              ": input and rois must be on the same device, got ",
-              input.device(), " and ", rois.device());
-  TORCH_CHECK(input.scalar_type() == rois.scalar_type(), op,
-              ": input and rois must have the same dtype, got ",
-              input.scalar_type(), " and ", rois.scalar_type());
-  TORCH_CHECK(pooled_h > 0 && pooled_w > 0, op,
-              ": output_size must be positive, got (", pooled_h, ", ",
-              pooled_w, ")");
-  TORCH_CHECK(std::isfinite(spatial_scale) && spatial_scale > 0, op,
-              ": spatial_scale must be a finite positive number, got ",
-              spatial_scale);
-  TORCH_CHECK(input.size(1) % (pooled_h * pooled_w) == 0, op,
-              ": input channels (", input.size(1),
-              ") must be divisible by output_size[0] * output_size[1] (",
-              pooled_h * pooled_w, ")");
+  TORCH_CHECK_VALUE(input.dim() == 4, op,
+                    ": input must be a 4-D tensor (N, C, H, W), got ",
+                    input.dim(), "-D with shape ", input.sizes());
+  TORCH_CHECK_TYPE(at::isFloatingType(input.scalar_type()), op,
+                   ": input must be a floating point tensor, got ",
+                   input.scalar_type());
+  TORCH_CHECK_VALUE(rois.dim() == 2 && rois.size(1) == 5, op,
+                    ": rois must be shaped (N, 5) as (batch_index, x1, y1, "
+                    "x2, y2), got shape ",
+                    rois.sizes());
+  TORCH_CHECK_VALUE(input.device() == rois.device(), op,
+                    ": input and rois must be on the same device, got ",
+                    input.device(), " and ", rois.device());
+  TORCH_CHECK_TYPE(input.scalar_type() == rois.scalar_type(), op,
+                   ": input and rois must have the same dtype, got ",
+                   input.scalar_type(), " and ", rois.scalar_type());
+  TORCH_CHECK_VALUE(pooled_h > 0 && pooled_w > 0, op,
+                    ": output_size must be positive, got (", pooled_h, ", ",
+                    pooled_w, ")");
+  TORCH_CHECK_VALUE(std::isfinite(spatial_scale) && spatial_scale > 0, op,
+                    ": spatial_scale must be a finite positive number, got ",
+                    spatial_scale);
 }
 
+void check_ps_roi_channels(const at::Tensor& input, int64_t pooled_h,
+                           int64_t pooled_w, const char* op) {
+  TORCH_CHECK_VALUE(input.size(1) % (pooled_h * pooled_w) == 0, op,
+                    ": input channels (", input.size(1),
+                    ") must be divisible by output_size[0] * output_size[1] "
+                    "(",
+                    pooled_h * pooled_w, ")");
+}
+
+void check_ps_roi_grad(const at::Tensor& grad_output, const at::Tensor& rois,
+                       int64_t channels, int64_t pooled_h, int64_t pooled_w,
+                       const char* op) {
+  TORCH_CHECK_VALUE(
+      grad_output.dim() == 4 && grad_output.size(0) == rois.size(0) &&
+          grad_output.size(1) * pooled_h * pooled_w == channels &&
+          grad_output.size(2) == pooled_h && grad_output.size(3) == pooled_w,
+      op, ": grad_output shape ", grad_output.sizes(),
+      " does not match the forward pass");
+}
+
+namespace {
+
+template <decltype(ps_roi_pool_forward_cpu)* kernel>
 at::Tensor ps_roi_pool_forward(const at::Tensor& input, const at::Tensor& rois,
                                int64_t pooled_h, int64_t pooled_w,
                                double spatial_scale) {
   check_ps_roi_args(input, rois, pooled_h, pooled_w, spatial_scale,
                     "ps_roi_pool");
-  if (input.is_cuda()) {
-#ifdef RFCN_WITH_CUDA
-    return ps_roi_pool_forward_cuda(input, rois, pooled_h, pooled_w,
-                                    spatial_scale);
-#else
-    TORCH_CHECK(false, "ps_roi_pool: rfcn_mm was built without CUDA; rebuild "
-                       "with FORCE_CUDA=1 to run on ",
-                input.device());
-#endif
-  }
-  TORCH_CHECK(input.is_cpu(), "ps_roi_pool: unsupported device ",
-              input.device());
-  return ps_roi_pool_forward_cpu(input, rois, pooled_h, pooled_w,
-                                 spatial_scale);
+  check_ps_roi_channels(input, pooled_h, pooled_w, "ps_roi_pool");
+  return kernel(input, rois, pooled_h, pooled_w, spatial_scale);
 }
 
+template <decltype(ps_roi_pool_backward_cpu)* kernel>
 at::Tensor ps_roi_pool_backward(const at::Tensor& grad_output,
                                 const at::Tensor& rois, int64_t batch,
                                 int64_t channels, int64_t height,
                                 int64_t width, int64_t pooled_h,
                                 int64_t pooled_w, double spatial_scale) {
-  CHECK_DIM(grad_output, 4);
-  TORCH_CHECK(grad_output.size(0) == rois.size(0) &&
-                  grad_output.size(1) * pooled_h * pooled_w == channels,
-              "ps_roi_pool: grad_output shape ", grad_output.sizes(),
-              " does not match the forward pass");
-  if (grad_output.is_cuda()) {
-#ifdef RFCN_WITH_CUDA
-    return ps_roi_pool_backward_cuda(grad_output, rois, batch, channels,
-                                     height, width, pooled_h, pooled_w,
-                                     spatial_scale);
-#else
-    TORCH_CHECK(false, "ps_roi_pool: rfcn_mm was built without CUDA");
-#endif
-  }
-  return ps_roi_pool_backward_cpu(grad_output, rois, batch, channels, height,
-                                  width, pooled_h, pooled_w, spatial_scale);
+  check_ps_roi_grad(grad_output, rois, channels, pooled_h, pooled_w,
+                    "ps_roi_pool");
+  return kernel(grad_output, rois, batch, channels, height, width, pooled_h,
+                pooled_w, spatial_scale);
 }
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(rfcn_mm, m) {
+  m.def(
+      "ps_roi_pool(Tensor input, Tensor rois, int pooled_h, int pooled_w, "
+      "float spatial_scale) -> Tensor");
+  m.def(
+      "_ps_roi_pool_backward(Tensor grad_output, Tensor rois, int batch, "
+      "int channels, int height, int width, int pooled_h, int pooled_w, "
+      "float spatial_scale) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(rfcn_mm, CPU, m) {
+  m.impl("ps_roi_pool", &ps_roi_pool_forward<ps_roi_pool_forward_cpu>);
+  m.impl("_ps_roi_pool_backward",
+         &ps_roi_pool_backward<ps_roi_pool_backward_cpu>);
+}
+
+#ifdef RFCN_WITH_CUDA
+TORCH_LIBRARY_IMPL(rfcn_mm, CUDA, m) {
+  m.impl("ps_roi_pool", &ps_roi_pool_forward<ps_roi_pool_forward_cuda>);
+  m.impl("_ps_roi_pool_backward",
+         &ps_roi_pool_backward<ps_roi_pool_backward_cuda>);
+}
+#endif
