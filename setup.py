@@ -122,6 +122,10 @@ if __name__ == '__main__':
         },
         python_requires='>=3.8',
         install_requires=parse_requirements(),
+        # pip install rfcn_mm[deploy]: ONNX export (tools/export.py) and
+        # ONNX Runtime
+        extras_require=dict(deploy=parse_requirements(
+            'requirements/deploy.txt')),
         ext_modules=ext_modules,
         cmdclass=cmdclass,
         zip_safe=False)

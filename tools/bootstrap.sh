@@ -78,6 +78,12 @@ if ! have 'import mmengine, mmdet, pycocotools, pytest, matplotlib'; then
     pycocotools pytest matplotlib
 fi
 
+# the deploy extra (ONNX export and ONNX Runtime): the tests cover it
+if [ "$JOB" = test ] && ! have 'import onnx, onnxruntime, onnxscript'; then
+  say 'installing the deploy extra (onnx, onnxruntime, onnxscript)'
+  "${PIP[@]}" install -q -r requirements/deploy.txt
+fi
+
 if ! "$PY" - <<'PYEOF'
 import importlib.util, sys
 spec = importlib.util.spec_from_file_location(

@@ -1,6 +1,7 @@
 import pytest
 import torch
-from roi_cases import import_torchvision_ops, interior_integer_rois, make_rois
+from helpers.roi_cases import (import_torchvision_ops, interior_integer_rois,
+                               make_rois)
 
 from rfcn_mm.ops import PSRoIAlign, ps_roi_align, ps_roi_align_reference
 

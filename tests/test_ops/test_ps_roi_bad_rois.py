@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from roi_cases import ROOT, TEST_OPS_DIR
+from helpers.roi_cases import ROOT, TEST_OPS_DIR, TESTS_DIR
 
 from rfcn_mm.ops import (PSRoIAlign, PSRoIPool, ps_roi_align,
                          ps_roi_align_reference, ps_roi_pool,
@@ -60,7 +60,7 @@ def test_unchecked_non_finite_rois_give_zero_in_a_child():
     fix, NaN made ps_roi_align read out of bounds (SIGSEGV)."""
     code = f'''
 import sys
-sys.path[:0] = [{TEST_OPS_DIR!r}, {ROOT!r}]
+sys.path[:0] = [{TEST_OPS_DIR!r}, {TESTS_DIR!r}, {ROOT!r}]
 import torch
 from test_ps_roi_bad_rois import OPS, NON_FINITE, _x, _rois
 for name, op in sorted(OPS.items()):
@@ -150,7 +150,7 @@ def test_huge_adaptive_align_is_fast_and_exact_in_a_child():
     c * (samples on the map) / (all samples)."""
     code = f'''
 import sys
-sys.path[:0] = [{TEST_OPS_DIR!r}, {ROOT!r}]
+sys.path[:0] = [{TEST_OPS_DIR!r}, {TESTS_DIR!r}, {ROOT!r}]
 import torch
 from rfcn_mm.ops import ps_roi_align
 x = torch.full((1, 1, 8, 8), 3.0, dtype=torch.float64)

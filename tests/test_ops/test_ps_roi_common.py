@@ -4,7 +4,7 @@ import functools
 
 import pytest
 import torch
-from roi_cases import make_rois
+from helpers.roi_cases import make_rois
 
 from rfcn_mm.ops import (PSRoIAlign, PSRoIPool, ps_roi_align,
                          ps_roi_align_reference, ps_roi_pool,

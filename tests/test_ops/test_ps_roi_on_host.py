@@ -9,7 +9,7 @@ import host_cuda
 import numpy as np
 import pytest
 import torch
-from roi_cases import make_rois
+from helpers.roi_cases import make_rois
 
 from rfcn_mm.ops import ps_roi_align, ps_roi_pool
 

@@ -3,7 +3,7 @@ opcheck over the RoI cases, the fake kernels' argument checks against the
 C++ kernels', torch.compile and torch.export."""
 import pytest
 import torch
-from roi_cases import make_rois, refusals_in_child
+from helpers.roi_cases import make_rois, refusals_in_child
 from torch.library import opcheck
 
 from rfcn_mm.ops import ps_roi_align, ps_roi_pool, sorted_nms

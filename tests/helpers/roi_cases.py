@@ -82,8 +82,9 @@ def import_torchvision_ops():
         return None
 
 
-TEST_OPS_DIR = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(TEST_OPS_DIR))
+TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEST_OPS_DIR = os.path.join(TESTS_DIR, 'test_ops')
+ROOT = os.path.dirname(TESTS_DIR)
 
 
 def refusals_in_child(body, timeout=300):
@@ -100,7 +101,8 @@ def refusals_in_child(body, timeout=300):
     code = '\n'.join([
         'import sys', 'import torch', 'import mmcv.ops  # noqa: F401', 'try:',
         '    import torchvision.ops  # noqa: F401', 'except Exception:',
-        '    pass', f'sys.path[:0] = [{TEST_OPS_DIR!r}, {ROOT!r}]', body
+        '    pass',
+        f'sys.path[:0] = [{TEST_OPS_DIR!r}, {TESTS_DIR!r}, {ROOT!r}]', body
     ])
     proc = subprocess.run([sys.executable, '-c', code],
                           capture_output=True,

@@ -1,0 +1,152 @@
+"""tools/export.py and tools/deploy_runner.py: a checkpoint exported to a
+torch.export program and to ONNX, run without mmdet, against the eager
+fixed-shape inference (the oracle)."""
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from helpers.tool_runs import run_tool
+from mmdet.registry import MODELS
+from mmdet.utils import register_all_modules
+from mmengine.config import Config
+
+from rfcn_mm.deploy import FixedShapeDetector, export_program
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+SYNTHETIC = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r18_synthetic-voc.py')
+CLASSES = ('rectangle', 'ellipse', 'triangle', 'cross')
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    """A config inheriting the demo's (every detection kept) and a
+    checkpoint of random weights in mmengine's format."""
+    d = tmp_path_factory.mktemp('export')
+    cfg_path = d / 'tiny.py'
+    cfg_path.write_text(f'_base_ = {SYNTHETIC!r}\n'
+                        'model = dict(test_cfg=dict(rcnn=dict(score_thr=0.0,'
+                        ' max_per_img=50)))\n')
+    cfg = Config.fromfile(str(cfg_path))
+    register_all_modules()
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    ckpt = d / 'tiny.pth'
+    torch.save(
+        dict(
+            state_dict=model.state_dict(),
+            meta=dict(dataset_meta=dict(classes=CLASSES))), ckpt)
+    return d, str(cfg_path), str(ckpt)
+
+
+@pytest.fixture(scope='module')
+def exported(checkpoint):
+    d, cfg, ckpt = checkpoint
+    files = {}
+    for fmt in ('pt2', 'onnx'):
+        if fmt == 'onnx':
+            pytest.importorskip('onnxscript')
+            pytest.importorskip('onnxruntime')
+        out = str(d / f'tiny.{fmt}')
+        said = run_tool(
+            'tools/export.py', cfg, ckpt, '--format', fmt, '--out', out,
+            cwd=ROOT)
+        assert 'for inputs [1, 3, 256, 256]' in said  # from the pipeline
+        files[fmt] = out
+    return files
+
+
+def eager_outputs(cfg_path, ckpt, images, img_info):
+    from rfcn_mm.deploy.loading import build_fast_detector
+    detector = build_fast_detector(Config.fromfile(cfg_path), ckpt)
+    detector.optimize_for_inference(
+        dtype='float32', channels_last=False, cuda_graph=False)
+    with torch.no_grad():
+        return FixedShapeDetector(detector)(images, img_info)
+
+
+RUNNER = '''
+import sys, torch
+sys.path.insert(0, {tools!r})
+from deploy_runner import ExportedRFCN, main
+images, img_info = torch.load({inputs!r})
+outputs = {{}}
+for fmt, path in {files!r}.items():
+    outputs[fmt] = ExportedRFCN(path)(images, img_info)
+main([{files!r}['pt2'], {image!r}, '--score-thr', '0'])
+torch.save(outputs, {out!r})
+loaded = sorted(m.split('.')[0] for m in sys.modules
+                if m.split('.')[0] in ('mmdet', 'mmengine', 'mmcv',
+                                       'rfcn_mm'))
+print('LOADED', sorted(set(loaded)))
+'''
+
+
+def test_both_forms_give_the_eager_detections_without_mmdet(
+        checkpoint, exported):
+    d, cfg, ckpt = checkpoint
+    g = torch.Generator().manual_seed(1)
+    images = torch.randn(1, 3, 256, 256, generator=g)
+    img_info = torch.tensor([[240., 256., 1.5, 1.25]])
+    torch.save((images, img_info), d / 'inputs.pt')
+    import cv2
+    image = str(d / 'image.png')
+    cv2.imwrite(image, (np.random.default_rng(0).random(
+        (200, 300, 3)) * 255).astype(np.uint8))
+    proc = subprocess.run([
+        sys.executable, '-c',
+        RUNNER.format(
+            tools=osp.join(ROOT, 'tools'),
+            inputs=str(d / 'inputs.pt'),
+            files=exported,
+            image=image,
+            out=str(d / 'outputs.pt'))
+    ],
+                          capture_output=True,
+                          text=True,
+                          timeout=600,
+                          cwd=str(d))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # the runner imported torch and the compiled ops, nothing of the rest
+    assert 'LOADED []' in proc.stdout, proc.stdout[-2000:]
+    assert f'{image}: ' in proc.stdout  # detections of the image printed
+    got = torch.load(d / 'outputs.pt')
+    want = eager_outputs(cfg, ckpt, images, img_info)
+    assert int(want[3][0]) > 10
+    for a, b in zip(got['pt2'], want):
+        assert torch.equal(a, b)
+    boxes, scores, labels, num = got['onnx']
+    assert torch.equal(num, want[3]) and torch.equal(labels, want[2])
+    torch.testing.assert_close(scores, want[1], rtol=0, atol=1e-5)
+    torch.testing.assert_close(boxes, want[0], rtol=0, atol=1e-3)
+
+
+def test_other_input_shapes_are_refused_by_name(exported):
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    try:
+        from deploy_runner import ExportedRFCN
+    finally:
+        sys.path.remove(osp.join(ROOT, 'tools'))
+    for path in exported.values():
+        model = ExportedRFCN(path)
+        with pytest.raises(ValueError, match=r'exported for images of shape '
+                           r'\[1, 3, 256, 256\].*got \[1, 3, 224, 256\]'):
+            model(torch.zeros(1, 3, 224, 256), torch.zeros(1, 4))
+        big = np.zeros((300, 600, 3), np.uint8)  # resizes to 128 x 256: fits
+        images, info = model.preprocess([big])
+        assert images.shape == (1, 3, 256, 256)
+        assert info.tolist() == [[128., 256., 600 / 256, 300 / 128]]
+
+
+def test_configs_the_fixed_shape_path_cannot_reproduce_are_refused(
+        checkpoint):
+    _, cfg_path, _ = checkpoint
+    cfg = Config.fromfile(cfg_path)
+    cfg.model.type = 'FastRFCN'
+    cfg.model.test_cfg.rcnn.nms = dict(type='soft_nms', iou_threshold=0.5)
+    model = MODELS.build(cfg.model).eval()
+    with pytest.raises(ValueError, match=r'test_cfg.rcnn.nms must be'):
+        export_program(model, (256, 256))

@@ -1,0 +1,218 @@
+"""Run an exported R-FCN (``tools/export.py``) with torch and rfcn_mm's
+compiled ops only: no mmdet, mmengine or mmcv import.
+
+    python tools/deploy_runner.py MODEL.{pt2,onnx} IMAGE [IMAGE ...] \
+        [--score-thr 0.3] [--out detections.json]
+
+A ``.pt2`` program runs in torch with the ``rfcn_mm::`` operators loaded
+from the installed package's compiled extension (found without importing
+the package); an ``.onnx`` model runs in ONNX Runtime. Each image is
+resized, normalised and padded as the exported config's test pipeline does
+(read from the model's metadata) and its detections are printed in the
+original image's coordinates.
+
+As a library::
+
+    from deploy_runner import ExportedRFCN
+    model = ExportedRFCN('rfcn.pt2')
+    images, img_info = model.preprocess([bgr_uint8_array])
+    boxes, scores, labels, num_dets = model(images, img_info)
+"""
+import argparse
+import glob
+import importlib.util
+import json
+import os.path as osp
+import sys
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+META_FILE = 'rfcn_mm.json'
+
+
+def load_rfcn_ops(ext: Optional[str] = None) -> str:
+    """Register the ``torch.ops.rfcn_mm`` operators by loading rfcn_mm's
+    compiled extension, without importing the rfcn_mm package (which would
+    import mmdet). Returns the library's path."""
+    if ext is None:
+        spec = importlib.util.find_spec('rfcn_mm')
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError('rfcn_mm is not installed: pass the path of '
+                              'its compiled extension (rfcn_mm/_ext*.so)')
+        found = sorted(
+            glob.glob(
+                osp.join(spec.submodule_search_locations[0], '_ext*.so')))
+        if not found:
+            raise ImportError('rfcn_mm\'s compiled extension (_ext*.so) is '
+                              'not built in ' +
+                              spec.submodule_search_locations[0])
+        ext = found[0]
+    torch.ops.load_library(ext)
+    return ext
+
+
+class ExportedRFCN:
+    """An exported R-FCN, ``.pt2`` or ``.onnx``.
+
+    Args:
+        path (str): The exported model.
+        ext (str, optional): rfcn_mm's compiled extension, for ``.pt2``
+            (default: the installed package's).
+    """
+
+    def __init__(self, path: str, ext: Optional[str] = None) -> None:
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'exported model not found: {path}')
+        self.path = path
+        if path.endswith('.pt2'):
+            self.format = 'pt2'
+            load_rfcn_ops(ext)
+            extra = {META_FILE: ''}
+            program = torch.export.load(path, extra_files=extra)
+            self.meta = json.loads(extra[META_FILE])
+            self._module = program.module()
+        elif path.endswith('.onnx'):
+            import onnx
+            import onnxruntime
+            self.format = 'onnx'
+            props = {
+                p.key: p.value
+                for p in onnx.load(path,
+                                   load_external_data=False).metadata_props
+            }
+            self.meta = json.loads(props[META_FILE])
+            self._session = onnxruntime.InferenceSession(
+                path, providers=['CPUExecutionProvider'])
+        else:
+            raise ValueError(f'{path}: expected a .pt2 or .onnx file')
+        self.input_shape = tuple(self.meta['input_shape'])
+
+    def __call__(self, images: Tensor,
+                 img_info: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """boxes (N, D, 4), scores (N, D), labels (N, D), num_dets (N,)."""
+        if tuple(images.shape) != self.input_shape:
+            raise ValueError(
+                f'{self.path} was exported for images of shape '
+                f'{list(self.input_shape)} (N, 3, H, W), got '
+                f'{list(images.shape)}: pad smaller images to that shape '
+                '(preprocess does), or export again with --shape/--batch')
+        if tuple(img_info.shape) != (self.input_shape[0], 4):
+            raise ValueError(f'img_info must be shaped ({self.input_shape[0]}'
+                             f', 4), got {list(img_info.shape)}')
+        images = images.float().contiguous()
+        img_info = img_info.float().contiguous()
+        if self.format == 'pt2':
+            with torch.no_grad():
+                return tuple(self._module(images, img_info))
+        out = self._session.run(None, {
+            'images': images.numpy(),
+            'img_info': img_info.numpy()
+        })
+        return tuple(torch.from_numpy(o) for o in out)
+
+    def preprocess(self,
+                   images: Sequence[np.ndarray]) -> Tuple[Tensor, Tensor]:
+        """BGR uint8 images (H, W, 3) to the exported inputs: resized as the
+        config's test pipeline (cv2 bilinear when OpenCV is installed, as
+        mmcv does; PIL otherwise), channel order, mean and std, padded with
+        0 to the exported shape."""
+        n, _, height, width = self.input_shape
+        if len(images) != n:
+            raise ValueError(f'{self.path} takes {n} image(s) per call, got '
+                             f'{len(images)}')
+        pre = self.meta['preprocessing']
+        batch = torch.full(self.input_shape, float(pre['pad_value']))
+        info = []
+        for i, img in enumerate(images):
+            h, w = img.shape[:2]
+            resized = _resize(img, pre['resize_scale'], pre['keep_ratio'])
+            nh, nw = resized.shape[:2]
+            if nh > height or nw > width:
+                raise ValueError(
+                    f'image {i} resizes to {nh}x{nw}, larger than the '
+                    f'exported {height}x{width}: export with --shape')
+            x = torch.from_numpy(np.ascontiguousarray(resized)).float()
+            if pre['bgr_to_rgb']:
+                x = x.flip(-1)
+            x = (x - torch.tensor(pre['mean'])) / torch.tensor(pre['std'])
+            batch[i, :, :nh, :nw] = x.permute(2, 0, 1)
+            info.append([nh, nw, w / nw, h / nh])
+        return batch, torch.tensor(info, dtype=torch.float32)
+
+
+def _resize(img: np.ndarray, scale: Optional[List[int]],
+            keep_ratio: bool) -> np.ndarray:
+    """mmcv's ``Resize`` (``rescale_size`` for keep_ratio, bilinear)."""
+    if scale is None:
+        return img
+    h, w = img.shape[:2]
+    if keep_ratio:
+        factor = min(max(scale) / max(h, w), min(scale) / min(h, w))
+        size = (int(w * factor + 0.5), int(h * factor + 0.5))
+    else:
+        size = (int(scale[0]), int(scale[1]))
+    try:
+        import cv2
+        return cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
+    except ImportError:
+        from PIL import Image
+        return np.asarray(Image.fromarray(img).resize(size, Image.BILINEAR))
+
+
+def _read_bgr(path: str) -> np.ndarray:
+    try:
+        import cv2
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
+    except ImportError:
+        from PIL import Image
+        img = np.asarray(Image.open(path).convert('RGB'))[..., ::-1]
+    if img is None:
+        raise ValueError(f'image {path} cannot be read')
+    return img
+
+
+def main(argv=None) -> List[dict]:
+    parser = argparse.ArgumentParser(
+        description='Detect with an exported R-FCN (.pt2 or .onnx)')
+    parser.add_argument('model', help='exported model')
+    parser.add_argument('images', nargs='+', help='image files')
+    parser.add_argument('--score-thr', type=float, default=0.3)
+    parser.add_argument('--ext', help='rfcn_mm\'s compiled extension')
+    parser.add_argument('--out', help='write the detections as JSON here')
+    args = parser.parse_args(argv)
+    model = ExportedRFCN(args.model, args.ext)
+    n = model.input_shape[0]
+    classes = model.meta.get('classes') or []
+    results = []
+    for start in range(0, len(args.images), n):
+        paths = args.images[start:start + n]
+        imgs = [_read_bgr(p) for p in paths]
+        imgs += [imgs[-1]] * (n - len(imgs))  # fill the last batch
+        boxes, scores, labels, num = model(*model.preprocess(imgs))
+        for i, path in enumerate(paths):
+            k = int(num[i])
+            for box, score, label in zip(boxes[i, :k].tolist(),
+                                         scores[i, :k].tolist(),
+                                         labels[i, :k].tolist()):
+                if score < args.score_thr:
+                    continue
+                name = classes[label] if label < len(classes) else label
+                results.append(
+                    dict(
+                        image=path,
+                        label=name,
+                        score=round(score, 4),
+                        box=[round(v, 1) for v in box]))
+                print(f'{path}: {name} {score:.3f} '
+                      f'[{", ".join(f"{v:.1f}" for v in box)}]')
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(results, f, indent=1)
+    return results
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
