@@ -1,6 +1,6 @@
 """The layering the README's architecture section describes: the R-FCN
-core never imports the optional fast layer (rfcn_mm.fast); the fast layer
-builds on the core."""
+core never imports the optional layers (rfcn_mm.fast, rfcn_mm.deploy), the
+fast layer never imports deploy, and each builds on the one below."""
 import ast
 import os.path as osp
 from pathlib import Path
@@ -9,6 +9,11 @@ import pytest
 
 PACKAGE = Path(osp.dirname(osp.dirname(osp.abspath(__file__)))) / 'rfcn_mm'
 FAST = 'rfcn_mm.fast'
+DEPLOY = 'rfcn_mm.deploy'
+
+
+def imports_of(names, package):
+    return [n for n in names if n == package or n.startswith(package + '.')]
 
 
 def imported_modules(path: Path, source: str = None):
@@ -36,9 +41,13 @@ def imported_modules(path: Path, source: str = None):
 def core_files():
     for path in sorted(PACKAGE.rglob('*.py')):
         rel = path.relative_to(PACKAGE)
-        if rel.parts[0] == 'fast' or rel == Path('__init__.py'):
-            continue  # the fast layer itself; the top level imports both
+        if rel.parts[0] in ('fast', 'deploy') or rel == Path('__init__.py'):
+            continue  # the optional layers; the top level imports fast
         yield path
+
+
+def fast_files():
+    return sorted((PACKAGE / 'fast').rglob('*.py'))
 
 
 def test_the_scanner_sees_relative_and_absolute_imports():
@@ -56,14 +65,26 @@ def test_the_scanner_sees_relative_and_absolute_imports():
 
 @pytest.mark.parametrize(
     'path', list(core_files()), ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_core_does_not_import_the_fast_layer(path):
-    bad = [
-        n for n in imported_modules(path)
-        if n == FAST or n.startswith(FAST + '.')
-    ]
-    assert not bad, f'{path} imports the fast layer: {bad}'
+def test_core_does_not_import_the_optional_layers(path):
+    names = imported_modules(path)
+    bad = imports_of(names, FAST) + imports_of(names, DEPLOY)
+    assert not bad, f'{path} imports an optional layer: {bad}'
 
 
-def test_the_fast_layer_builds_on_the_core():
+@pytest.mark.parametrize(
+    'path', fast_files(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_fast_layer_does_not_import_deploy(path):
+    bad = imports_of(imported_modules(path), DEPLOY)
+    assert not bad, f'{path} imports rfcn_mm.deploy: {bad}'
+
+
+def test_the_package_does_not_import_deploy():
+    # deploy needs the optional ONNX packages for its ONNX parts
+    assert not imports_of(imported_modules(PACKAGE / '__init__.py'), DEPLOY)
+
+
+def test_each_layer_builds_on_the_one_below():
     fast = PACKAGE / 'fast' / 'fast_rfcn.py'
     assert 'rfcn_mm.models' in imported_modules(fast)
+    deploy = PACKAGE / 'deploy' / 'fixed_shape_detector.py'
+    assert 'rfcn_mm.fast' in imported_modules(deploy)

@@ -149,20 +149,33 @@ def c4_roi_layers_in_float32(model):
 
 
 def infer_step(name, device, mode, cuda_graph=None):
-    """One ``predict`` of a 600x1000 image, in one of three modes.
+    """One ``predict`` of a 600x1000 image, in one of four modes.
 
     ``eager``: float32 as built. ``fused-fp32`` and ``fused-bf16``:
     BatchNorm folded into the convs and channels_last for both detectors;
     R-FCN through ``optimize_for_inference`` (dense stage in that precision,
     all of inference one CUDA graph on a GPU unless ``cuda_graph=False``),
-    C4 under bfloat16 autocast for ``fused-bf16``.
+    C4 under bfloat16 autocast for ``fused-bf16``. ``compiled``: float32,
+    BatchNorm folded, ``torch.compile`` (Inductor): R-FCN's fixed-shape
+    inference with ``fullgraph=True``, C4's ``predict`` as Dynamo splits it
+    (mmdet's post-processing has data-dependent shapes). Compilation
+    happens in the warm-up runs.
     """
     from mmcv.cnn import fuse_conv_bn
     model = build(name, 300, device).eval()
     inputs, samples = batch(device, train=False)
     ctx = nullcontext()
     torch.backends.cudnn.benchmark = mode != 'eager'
-    if mode != 'eager':
+    if mode == 'compiled':
+        if name == 'rfcn':
+            model.optimize_for_inference(
+                dtype='float32', channels_last=False, cuda_graph=False)
+            model.fixed_shape_forward = torch.compile(
+                model.fixed_shape_forward, fullgraph=True)
+        else:
+            fuse_conv_bn(model)
+            model.predict = torch.compile(model.predict)
+    elif mode != 'eager':
         dtype = 'bfloat16' if mode == 'fused-bf16' else 'float32'
         if name == 'rfcn':
             model.optimize_for_inference(dtype=dtype, cuda_graph=cuda_graph)
@@ -390,6 +403,11 @@ def main():
     parser.add_argument('--warmup', type=int, default=10)
     parser.add_argument('--reps', type=int, default=30)
     parser.add_argument('--skip-train', action='store_true')
+    parser.add_argument(
+        '--skip-compile',
+        action='store_true',
+        help='no torch.compile rows (Inductor compiles for minutes on a '
+        'CPU)')
     parser.add_argument('--out', help='also write the table here')
     parser.add_argument(
         '--profile',
@@ -418,11 +436,15 @@ def main():
         print(rows[-1], flush=True)
 
     infer = {}
-    for mode, what in (('eager', 'inference fp32, 300 RoIs'),
-                       ('fused-fp32', 'inference fp32, BN folded, '
-                        'channels_last (+ CUDA graph for R-FCN)'),
-                       ('fused-bf16', 'inference bf16, BN folded, '
-                        'channels_last (+ CUDA graph for R-FCN)')):
+    modes = [('eager', 'inference fp32, 300 RoIs'),
+             ('fused-fp32', 'inference fp32, BN folded, '
+              'channels_last (+ CUDA graph for R-FCN)'),
+             ('fused-bf16', 'inference bf16, BN folded, '
+              'channels_last (+ CUDA graph for R-FCN)')]
+    if not args.skip_compile:
+        modes.append(('compiled', 'inference fp32, BN folded, torch.compile'
+                      ' (R-FCN fixed shapes, fullgraph)'))
+    for mode, what in modes:
         infer[mode] = (infer_ms('c4', dev, mode, w,
                                 r), infer_ms('rfcn', dev, mode, w, r))
         row(what, *infer[mode])

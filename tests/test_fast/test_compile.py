@@ -12,8 +12,8 @@ import torch
 from helpers.fast_training import OHEM_NMS, RANDOM_ROIS, batch, build
 from helpers.tiny_rfcn import build_tiny, make_batch
 
-from rfcn_mm.fast.fixed_shape import (proposals_to_rois, rcnn_loss,
-                                      rcnn_slots, slot_targets)
+from rfcn_mm.fast.fixed_shape import (proposals_to_rois, rcnn_loss, rcnn_slots,
+                                      slot_targets)
 
 
 def head_training_step(roi_head):

@@ -1,7 +1,8 @@
 """The offline demo end to end, shortened: synthetic data, training,
 VOC mAP above a floor, drawn detections; then tools/test.py --eval mAP
-reproduces the demo's mAP from its checkpoint, and tools/vis_score_maps.py
-draws the score maps."""
+reproduces the demo's mAP from its checkpoint, tools/vis_score_maps.py
+draws the score maps, and the checkpoint exported to pt2 and ONNX gives the
+same detections and mAP (tools/export.py, tools/eval_exported.py)."""
 import json
 import os.path as osp
 
@@ -61,3 +62,27 @@ def test_short_demo_trains_evaluates_and_draws(tmp_path):
         str(img), '--roi', '10', '10', '120', '120', '--class-name', 'ellipse',
         '--out', str(maps))
     assert maps.stat().st_size > 10000
+
+    # deployment: both exported forms give tools/test.py's detections and
+    # mAP on the demo's checkpoint and test images
+    forms = {}
+    for fmt in ('pt2', 'onnx'):
+        forms[fmt] = str(tmp_path / f'demo.{fmt}')
+        _run(
+            osp.join('tools', 'export.py'), cfg, summary['checkpoint'],
+            '--format', fmt, '--out', forms[fmt])
+    report = tmp_path / 'exported.json'
+    _run(
+        osp.join('tools', 'eval_exported.py'), cfg, summary['checkpoint'],
+        '--pt2', forms['pt2'], '--onnx', forms['onnx'], '--out', str(report))
+    results = json.loads(report.read_text())
+    eager_map = results['eager']['metrics']['pascal_voc/mAP']
+    assert abs(eager_map - test_map) < 1e-3  # what tools/test.py gives
+    for fmt in forms:
+        r = results[fmt]
+        assert round(r['metrics']['pascal_voc/mAP'], 3) == round(eager_map,
+                                                                 3), results
+        assert r['max_box_diff_px'] < 0.05 and r['max_score_diff'] < 1e-4
+        # only where the top-100 lists are cut, among near-equal low scores
+        assert r['label_disagreements'] <= 0.01 * r['detections'], results
+        assert r['highest_score_disagreeing'] < 0.05, results
