@@ -151,7 +151,8 @@ class TrainGraphRunner(CUDAGraphRunner):
     ``fn`` computes the losses, calls ``backward`` on their (scaled) sum
     itself and returns the losses detached; it must be free of host
     synchronisation and data-dependent shapes
-    (:meth:`FastRFCN.fixed_shape_loss` is). Graphs are kept and reused as by :class:`CUDAGraphRunner`.
+    (:meth:`FastRFCN.fixed_shape_loss` is). Graphs are kept and reused as
+    by :class:`CUDAGraphRunner`.
 
     The gradients a graph computes live in its memory. After each replay
     every parameter's ``.grad`` holds them as eager autograd would leave
