@@ -50,15 +50,18 @@ class Agreement:
     difference): the box and score differences of the matches are what is
     reported. Pairing by rank would not do: detections whose scores differ
     by less than the two models' rounding swap places. A detection with no
-    same-label partner within 1 pixel counts as a label disagreement (it is
-    where the two top-``max_per_img`` lists are cut differently, at their
-    lowest scores, or a real difference).
+    same-label partner within 1 pixel counts as a label disagreement; the
+    highest score among them, and how many score above the other list's
+    lowest, say whether they matter (on the demo's checkpoint they are a
+    few low-score detections whose proposals differ: the exported forms
+    run the fixed-shape RPN stage with BatchNorm folded).
     """
 
     def __init__(self) -> None:
         self.box = self.score = 0.0
         self.labels = self.count_images = self.images = self.dets = 0
         self.unmatched_top_score = 0.0
+        self.above_cut = 0
 
     def add(self, got, want) -> None:
         self.images += 1
@@ -77,6 +80,10 @@ class Agreement:
         if (~matched).any():
             self.unmatched_top_score = max(self.unmatched_top_score,
                                            float(got.scores[~matched].max()))
+            # above the other list's lowest score (beyond the scores'
+            # rounding): not a matter of where the lists were cut
+            cut = float(want.scores.min()) + 1e-4
+            self.above_cut += int((got.scores[~matched] > cut).sum())
         if matched.any():
             self.box = max(self.box, float(nearest[matched].max()))
             score = (got.scores - want.scores[idx]).abs()[matched]
@@ -88,6 +95,7 @@ class Agreement:
             max_score_diff=self.score,
             label_disagreements=self.labels,
             highest_score_disagreeing=self.unmatched_top_score,
+            disagreeing_above_the_cut=self.above_cut,
             images_with_other_count=self.count_images,
             detections=self.dets,
             images=self.images)

@@ -95,11 +95,13 @@ def register_curve_hook():
 
     @HOOKS.register_module(force=True)
     class TrainTimeCurveHook(Hook):
-        """Record (iteration, training seconds, mAP) at every validation;
-        training seconds exclude the validations."""
+        """Record (iteration, training seconds, mAP and the metrics named
+        in ``keys``) at every validation; training seconds exclude the
+        validations."""
 
-        def __init__(self, out_file):
+        def __init__(self, out_file, keys=()):
             self.out_file = out_file
+            self.keys = list(keys)
             self.points = []
 
         def _now(self, runner):
@@ -116,11 +118,13 @@ def register_curve_hook():
 
         def after_val_epoch(self, runner, metrics=None):
             now = self._now(runner)
-            self.points.append(
-                dict(
-                    iter=runner.iter,
-                    seconds=round(now - self.start - self.val_seconds, 2),
-                    mAP=float((metrics or {}).get('pascal_voc/mAP', 0.0))))
+            metrics = metrics or {}
+            point = dict(
+                iter=runner.iter,
+                seconds=round(now - self.start - self.val_seconds, 2),
+                mAP=float(metrics.get('pascal_voc/mAP', 0.0)))
+            point.update({k: float(metrics.get(k, 0.0)) for k in self.keys})
+            self.points.append(point)
             self.val_seconds += now - self.val_start
             with open(self.out_file, 'w') as f:
                 json.dump(self.points, f, indent=1)

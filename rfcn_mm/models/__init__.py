@@ -1,7 +1,8 @@
 from .detectors import RFCN
-from .roi_heads import PSBBoxHead, PSRoIExtractor, PSRoIHead
+from .roi_heads import DeformPSBBoxHead, PSBBoxHead, PSRoIExtractor, PSRoIHead
 from .task_modules import RFCNOHEMSampler
 
 __all__ = [
-    'RFCN', 'PSRoIHead', 'PSBBoxHead', 'PSRoIExtractor', 'RFCNOHEMSampler'
+    'RFCN', 'PSRoIHead', 'PSBBoxHead', 'DeformPSBBoxHead', 'PSRoIExtractor',
+    'RFCNOHEMSampler'
 ]

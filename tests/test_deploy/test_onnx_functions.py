@@ -9,8 +9,8 @@ onnx = pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')
 pytest.importorskip('onnxscript')
 
-from rfcn_mm.deploy.onnx_functions import (  # noqa: E402
-    ps_roi_align_onnx, sort_stable_onnx, sorted_nms_onnx)
+from rfcn_mm.deploy.onnx_functions import (ps_roi_align_onnx,  # noqa: E402
+                                           sort_stable_onnx, sorted_nms_onnx)
 
 TABLE = {
     torch.ops.rfcn_mm.sorted_nms.default: sorted_nms_onnx,

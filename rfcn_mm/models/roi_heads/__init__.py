@@ -1,5 +1,5 @@
-from .bbox_heads import PSBBoxHead
+from .bbox_heads import DeformPSBBoxHead, PSBBoxHead
 from .ps_roi_head import PSRoIHead
 from .roi_extractors import PSRoIExtractor
 
-__all__ = ['PSBBoxHead', 'PSRoIExtractor', 'PSRoIHead']
+__all__ = ['PSBBoxHead', 'DeformPSBBoxHead', 'PSRoIExtractor', 'PSRoIHead']

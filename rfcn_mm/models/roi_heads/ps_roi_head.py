@@ -1,5 +1,6 @@
 from typing import List, Tuple
 
+from mmcv.ops import DeformConv2dPack
 from mmdet.models.roi_heads import StandardRoIHead
 from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.registry import MODELS
@@ -43,6 +44,17 @@ class PSRoIHead(StandardRoIHead):
                 f'bins) and bbox_head.roi_feat_size ({head.roi_feat_area} '
                 'bins) must agree')
 
+    def init_weights(self) -> None:
+        """mmengine's initialisation, then every deformable convolution
+        of the RoI head (deformable conv5, mmcv's ``DeformConv2dPack``)
+        back to zero offsets: mmdet's ResLayer initialises every Conv2d
+        with Kaiming when it has no pretrained weights, its offset convs
+        included, which would start training from random offsets."""
+        super().init_weights()
+        for module in self.modules():
+            if isinstance(module, DeformConv2dPack):
+                module.init_offset()
+
     def score_maps(self, x: Tuple[Tensor]) -> Tensor:
         """Shared head (conv5) and the score-map convs on the whole map.
 
@@ -83,7 +95,7 @@ class PSRoIHead(StandardRoIHead):
             ``bbox_feats``, the pooled maps (R, pooled_channels, k, k), and
             ``score_maps``, the whole-image maps they were pooled from.
         """
-        pooled = self.bbox_roi_extractor((maps, ), rois)
+        pooled = self.bbox_head.pool(self.bbox_roi_extractor, maps, rois)
         cls_score, bbox_pred = self.bbox_head(pooled)
         return dict(
             cls_score=cls_score,

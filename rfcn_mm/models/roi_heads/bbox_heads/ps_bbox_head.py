@@ -108,6 +108,15 @@ class PSBBoxHead(BBoxHead):
         x = self.reduce(x)
         return torch.cat([self.conv_cls(x), self.conv_reg(x)], dim=1)
 
+    def pool(self, extractor, maps: Tensor, rois: Tensor) -> Tensor:
+        """PS RoI pooling of :meth:`score_maps`' output with the RoI
+        extractor (one op call for class and box maps).
+
+        Returns:
+            Tensor: (R, pooled_channels, k, k).
+        """
+        return extractor((maps, ), rois)
+
     def forward(self, pooled: Tensor) -> Tuple[Tensor, Tensor]:
         """Vote: average each RoI's k*k bins.
 

@@ -9,7 +9,11 @@ from torch import Tensor
 
 from rfcn_mm import ops
 
-PS_ROI_LAYERS = {'PSRoIPool': ops.PSRoIPool, 'PSRoIAlign': ops.PSRoIAlign}
+PS_ROI_LAYERS = {
+    'PSRoIPool': ops.PSRoIPool,
+    'PSRoIAlign': ops.PSRoIAlign,
+    'DeformPSRoIPool': ops.DeformPSRoIPool
+}
 
 
 @MODELS.register_module()
@@ -17,8 +21,9 @@ class PSRoIExtractor(BaseRoIExtractor):
     """Position-sensitive RoI extractor over one feature map.
 
     Pools k x k position-sensitive score maps into a (C_out, k, k) grid per
-    RoI with :class:`rfcn_mm.ops.PSRoIPool` or
-    :class:`rfcn_mm.ops.PSRoIAlign`.
+    RoI with :class:`rfcn_mm.ops.PSRoIPool`,
+    :class:`rfcn_mm.ops.PSRoIAlign` or, for Deformable R-FCN's head,
+    :class:`rfcn_mm.ops.DeformPSRoIPool` (see :meth:`pool`).
 
     Args:
         roi_layer (dict): The op, ``dict(type='PSRoIPool', output_size=7)``
@@ -92,7 +97,27 @@ class PSRoIExtractor(BaseRoIExtractor):
                 f'{self.out_channels} * {self.bins} = '
                 f'{self.out_channels * self.bins} input channels, got '
                 f'{x.size(1)}')
-        rois = rois.type_as(x)
+        return self.pool(x, rois, roi_scale_factor=roi_scale_factor)
+
+    def pool(self,
+             maps: Tensor,
+             rois: Tensor,
+             offset: Optional[Tensor] = None,
+             roi_scale_factor: Optional[float] = None) -> Tensor:
+        """The op on any maps with k * k channels per output channel (no
+        check against ``out_channels``), with the offsets of a
+        :class:`~rfcn_mm.ops.DeformPSRoIPool` layer when given; float32
+        for float16/bfloat16 maps, as :meth:`forward`."""
+        if maps.dtype in (torch.float16, torch.bfloat16):
+            maps = maps.float()
+        rois = rois.type_as(maps)
         if roi_scale_factor is not None:
             rois = self.roi_rescale(rois, roi_scale_factor)
-        return self.roi_layers[0](x, rois)
+        layer = self.roi_layers[0]
+        if offset is None:
+            return layer(maps, rois)
+        if not isinstance(layer, ops.DeformPSRoIPool):
+            raise TypeError('PSRoIExtractor: offsets need '
+                            "roi_layer=dict(type='DeformPSRoIPool', ...), got "
+                            f'{type(layer).__name__}')
+        return layer(maps, rois, offset.type_as(maps))

@@ -134,6 +134,58 @@ RFCN_HOST_DEVICE bool deform_bilinear(int height, int width, T y, T x,
   return true;
 }
 
+// Where output bin (i, j) of channel c of RoI r starts once moved by its
+// offset, and the index of its x offset in `offset` (y is part_h * part_w
+// entries on; -1 without offsets). Output channel c belongs to offset
+// group c * groups / channels_out; the bin reads offset cell
+// (i * part_h / pooled_h, j * part_w / pooled_w).
+template <typename T, typename scalar_t>
+RFCN_HOST_DEVICE void deform_bin_start(const DeformRoI<T>& g,
+                                       const scalar_t* offset, int64_t r,
+                                       int64_t c, int i, int j,
+                                       int64_t channels_out, int groups,
+                                       int pooled_h, int pooled_w,
+                                       int part_h, int part_w, T trans_std,
+                                       T* hs, T* ws, int64_t* index) {
+  T tx = static_cast<T>(0), ty = static_cast<T>(0);
+  *index = -1;
+  if (offset != nullptr) {
+    const int64_t grp = c * groups / channels_out;
+    const int pi = i * part_h / pooled_h, pj = j * part_w / pooled_w;
+    const int64_t cell = static_cast<int64_t>(part_h) * part_w;
+    *index = (r * 2 * groups + 2 * grp) * cell + pi * part_w + pj;
+    tx = static_cast<T>(offset[*index]) * trans_std;
+    ty = static_cast<T>(offset[*index + cell]) * trans_std;
+  }
+  *ws = g.start_w + static_cast<T>(j) * g.bin_w + tx * g.roi_w;
+  *hs = g.start_h + static_cast<T>(i) * g.bin_h + ty * g.roi_h;
+}
+
+// Calls f(sample, dwdy, dwdx) for every sample of a bin that reads the
+// map, and returns the number the bin averages over: in legacy mode the
+// samples that were not skipped, otherwise all of them.
+template <typename T, typename F>
+RFCN_HOST_DEVICE int deform_for_each_sample(const DeformRoI<T>& g, T hs,
+                                            T ws, int samples, bool legacy,
+                                            int height, int width, F&& f) {
+  int count = 0;
+  for (int iy = 0; iy < samples; ++iy) {
+    const T y = deform_sample_pos(hs, g.sub_h, iy, legacy);
+    for (int ix = 0; ix < samples; ++ix) {
+      const T x = deform_sample_pos(ws, g.sub_w, ix, legacy);
+      BilinearSample<T> s;
+      T dwdy[4], dwdx[4];
+      if (deform_bilinear<T>(height, width, y, x, legacy, &s, dwdy, dwdx)) {
+        f(s, dwdy, dwdx);
+        ++count;
+      } else if (!legacy) {
+        ++count;  // beyond the map: counts as 0
+      }
+    }
+  }
+  return count;
+}
+
 }  // namespace rfcn
 
 #endif  // RFCN_DEFORM_PS_ROI_UTILS_H

@@ -20,6 +20,17 @@ std::tuple<at::Tensor, at::Tensor> deform_ps_roi_pool_backward_cpu(
     const at::Tensor& rois, const at::Tensor& offset, int64_t pooled_h,
     int64_t pooled_w, double spatial_scale, int64_t part_h, int64_t part_w,
     int64_t sample_per_part, double trans_std, bool legacy);
+#ifdef RFCN_WITH_CUDA
+at::Tensor deform_ps_roi_pool_forward_cuda(
+    const at::Tensor& input, const at::Tensor& rois, const at::Tensor& offset,
+    int64_t pooled_h, int64_t pooled_w, double spatial_scale, int64_t part_h,
+    int64_t part_w, int64_t sample_per_part, double trans_std, bool legacy);
+std::tuple<at::Tensor, at::Tensor> deform_ps_roi_pool_backward_cuda(
+    const at::Tensor& grad_output, const at::Tensor& input,
+    const at::Tensor& rois, const at::Tensor& offset, int64_t pooled_h,
+    int64_t pooled_w, double spatial_scale, int64_t part_h, int64_t part_w,
+    int64_t sample_per_part, double trans_std, bool legacy);
+#endif
 
 namespace {
 
@@ -119,3 +130,11 @@ TORCH_LIBRARY_IMPL(rfcn_mm, CPU, m) {
   m.impl("_deform_ps_roi_pool_backward",
          &backward<deform_ps_roi_pool_backward_cpu>);
 }
+
+#ifdef RFCN_WITH_CUDA
+TORCH_LIBRARY_IMPL(rfcn_mm, CUDA, m) {
+  m.impl("deform_ps_roi_pool", &forward<deform_ps_roi_pool_forward_cuda>);
+  m.impl("_deform_ps_roi_pool_backward",
+         &backward<deform_ps_roi_pool_backward_cuda>);
+}
+#endif

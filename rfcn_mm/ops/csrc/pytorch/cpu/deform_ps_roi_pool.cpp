@@ -17,24 +17,6 @@ struct DeformArgs {
   bool legacy, with_offset;
 };
 
-// The offset (tx, ty) of bin (i, j) of RoI r for output channel c, in
-// units of the RoI size, and the index of its x entry (y is the next
-// part_h * part_w entries on).
-template <typename T, typename scalar_t>
-void bin_offset(const scalar_t* offset, const DeformArgs& a, int64_t r,
-                int64_t c, int i, int j, T* tx, T* ty, int64_t* index) {
-  *tx = *ty = T(0);
-  *index = -1;
-  if (!a.with_offset) return;
-  const int64_t g = c * a.groups / a.channels_out;
-  const int pi = i * a.part_h / a.pooled_h, pj = j * a.part_w / a.pooled_w;
-  const int64_t cell = a.part_h * a.part_w;
-  *index = (r * 2 * a.groups + 2 * g) * cell + pi * a.part_w + pj;
-  const T std = static_cast<T>(a.trans_std);
-  *tx = static_cast<T>(offset[*index]) * std;
-  *ty = static_cast<T>(offset[*index + cell]) * std;
-}
-
 template <typename scalar_t>
 void forward_kernel(const scalar_t* input, const scalar_t* rois,
                     const scalar_t* offset, scalar_t* output,
@@ -59,34 +41,24 @@ void forward_kernel(const scalar_t* input, const scalar_t* rois,
               a.pooled_w, a.samples, a.legacy);
           for (int i = 0; i < a.pooled_h; ++i) {
             for (int j = 0; j < a.pooled_w; ++j) {
-              acc_t tx, ty;
+              acc_t hs, ws;
               int64_t oi;
-              bin_offset(offset, a, r, c, i, j, &tx, &ty, &oi);
-              const acc_t ws = g.start_w + j * g.bin_w + tx * g.roi_w;
-              const acc_t hs = g.start_h + i * g.bin_h + ty * g.roi_h;
+              rfcn::deform_bin_start(g, offset, r, c, i, j, a.channels_out,
+                                     a.groups, a.pooled_h, a.pooled_w,
+                                     a.part_h, a.part_w,
+                                     static_cast<acc_t>(a.trans_std), &hs,
+                                     &ws, &oi);
               const scalar_t* plane =
                   input + ((b * a.channels_out + c) * bins + i * a.pooled_w +
                            j) * a.height * a.width;
               acc_t sum = 0;
-              int count = 0;
-              for (int iy = 0; iy < a.samples; ++iy) {
-                const acc_t y =
-                    rfcn::deform_sample_pos(hs, g.sub_h, iy, a.legacy);
-                for (int ix = 0; ix < a.samples; ++ix) {
-                  const acc_t x =
-                      rfcn::deform_sample_pos(ws, g.sub_w, ix, a.legacy);
-                  rfcn::BilinearSample<acc_t> s;
-                  acc_t dy[4], dx[4];
-                  if (rfcn::deform_bilinear<acc_t>((int)a.height,
-                                                   (int)a.width, y, x,
-                                                   a.legacy, &s, dy, dx)) {
+              const int count = rfcn::deform_for_each_sample(
+                  g, hs, ws, a.samples, a.legacy, (int)a.height,
+                  (int)a.width,
+                  [&](const rfcn::BilinearSample<acc_t>& s, const acc_t*,
+                      const acc_t*) {
                     sum += rfcn::interpolate<acc_t>(plane, s);
-                    ++count;
-                  } else if (!a.legacy) {
-                    ++count;  // counts as 0
-                  }
-                }
-              }
+                  });
               out[i * a.pooled_w + j] = static_cast<scalar_t>(
                   count > 0 ? sum / static_cast<acc_t>(count) : acc_t(0));
             }
@@ -107,6 +79,7 @@ void backward_kernel(const scalar_t* grad_output, const scalar_t* input,
   const int64_t cell = a.part_h * a.part_w;
   const bool by_roi = grad_offset != nullptr;
   const int64_t outer = by_roi ? a.num_rois : a.channels_out;
+  const acc_t trans_std = static_cast<acc_t>(a.trans_std);
   at::parallel_for(0, outer, 1, [&](int64_t begin, int64_t end) {
     for (int64_t o = begin; o < end; ++o) {
       const int64_t r0 = by_roi ? o : 0, r1 = by_roi ? o + 1 : a.num_rois;
@@ -123,63 +96,48 @@ void backward_kernel(const scalar_t* grad_output, const scalar_t* input,
         for (int64_t c = c0; c < c1; ++c) {
           for (int i = 0; i < a.pooled_h; ++i) {
             for (int j = 0; j < a.pooled_w; ++j) {
-              acc_t tx, ty;
+              acc_t hs, ws;
               int64_t oi;
-              bin_offset(offset, a, r, c, i, j, &tx, &ty, &oi);
-              const acc_t ws = g.start_w + j * g.bin_w + tx * g.roi_w;
-              const acc_t hs = g.start_h + i * g.bin_h + ty * g.roi_h;
-              const int64_t ch = (c * bins + i * a.pooled_w + j);
-              const int64_t plane_at = (b * a.channels_out * bins + ch) *
-                                       a.height * a.width;
-              // the bin's count first (legacy mode averages kept samples)
-              int count = 0;
-              for (int iy = 0; iy < a.samples; ++iy)
-                for (int ix = 0; ix < a.samples; ++ix) {
-                  rfcn::BilinearSample<acc_t> s;
-                  acc_t dy[4], dx[4];
-                  if (!a.legacy ||
-                      rfcn::deform_bilinear<acc_t>(
-                          (int)a.height, (int)a.width,
-                          rfcn::deform_sample_pos(hs, g.sub_h, iy, true),
-                          rfcn::deform_sample_pos(ws, g.sub_w, ix, true),
-                          true, &s, dy, dx))
-                    ++count;
-                }
+              rfcn::deform_bin_start(g, offset, r, c, i, j, a.channels_out,
+                                     a.groups, a.pooled_h, a.pooled_w,
+                                     a.part_h, a.part_w, trans_std, &hs, &ws,
+                                     &oi);
+              const int64_t plane_at =
+                  ((b * a.channels_out + c) * bins + i * a.pooled_w + j) *
+                  a.height * a.width;
+              // the count first: legacy mode averages the kept samples
+              const int count = rfcn::deform_for_each_sample(
+                  g, hs, ws, a.samples, a.legacy, (int)a.height,
+                  (int)a.width,
+                  [](const rfcn::BilinearSample<acc_t>&, const acc_t*,
+                     const acc_t*) {});
               if (count == 0) continue;
               const acc_t go =
-                  static_cast<acc_t>(grad_output[(r * a.channels_out + c) *
-                                                     bins +
-                                                 i * a.pooled_w + j]) /
+                  static_cast<acc_t>(
+                      grad_output[(r * a.channels_out + c) * bins +
+                                  i * a.pooled_w + j]) /
                   static_cast<acc_t>(count);
-              acc_t gtx = 0, gty = 0;
-              for (int iy = 0; iy < a.samples; ++iy) {
-                const acc_t y =
-                    rfcn::deform_sample_pos(hs, g.sub_h, iy, a.legacy);
-                for (int ix = 0; ix < a.samples; ++ix) {
-                  const acc_t x =
-                      rfcn::deform_sample_pos(ws, g.sub_w, ix, a.legacy);
-                  rfcn::BilinearSample<acc_t> s;
-                  acc_t dy[4], dx[4];
-                  if (!rfcn::deform_bilinear<acc_t>((int)a.height,
-                                                    (int)a.width, y, x,
-                                                    a.legacy, &s, dy, dx))
-                    continue;
-                  for (int k = 0; k < 4; ++k) {
-                    if (grad_input != nullptr)
-                      grad_input[plane_at + s.offset[k]] += s.weight[k] * go;
-                    if (grad_offset != nullptr) {
-                      const acc_t v =
-                          static_cast<acc_t>(input[plane_at + s.offset[k]]);
-                      gtx += dx[k] * v;
-                      gty += dy[k] * v;
+              acc_t gx = 0, gy = 0;
+              rfcn::deform_for_each_sample(
+                  g, hs, ws, a.samples, a.legacy, (int)a.height,
+                  (int)a.width,
+                  [&](const rfcn::BilinearSample<acc_t>& s,
+                      const acc_t* dwdy, const acc_t* dwdx) {
+                    for (int k = 0; k < 4; ++k) {
+                      if (!by_roi)
+                        grad_input[plane_at + s.offset[k]] +=
+                            s.weight[k] * go;
+                      if (by_roi) {
+                        const acc_t v =
+                            static_cast<acc_t>(input[plane_at + s.offset[k]]);
+                        gx += dwdx[k] * v;
+                        gy += dwdy[k] * v;
+                      }
                     }
-                  }
-                }
-              }
-              if (grad_offset != nullptr && oi >= 0) {
-                const acc_t std = static_cast<acc_t>(a.trans_std);
-                grad_offset[oi] += gtx * go * std * g.roi_w;
-                grad_offset[oi + cell] += gty * go * std * g.roi_h;
+                  });
+              if (by_roi && oi >= 0) {
+                grad_offset[oi] += gx * go * trans_std * g.roi_w;
+                grad_offset[oi + cell] += gy * go * trans_std * g.roi_h;
               }
             }
           }
