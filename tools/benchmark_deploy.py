@@ -45,12 +45,16 @@ DEMO_CFG = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r18_synthetic-voc.py')
 
 
 def timeit(fn, reps, warmup=1):
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (
+        lambda: None)
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(reps):
+        sync()
         t = time.perf_counter()
         fn()
+        sync()
         times.append((time.perf_counter() - t) * 1e3)
     return statistics.median(times)
 
@@ -103,7 +107,7 @@ def agreement(got, want) -> str:
             f'counts {num.tolist()} vs {rn.tolist()}')
 
 
-def measure(name, model, inputs, samples, reps, tmp):
+def measure(name, model, inputs, samples, reps, tmp, device='cpu'):
     """Rows (form, ms, note) of one model."""
     from rfcn_mm.deploy import FixedShapeDetector, export_program, to_onnx
     rows = []
@@ -114,7 +118,7 @@ def measure(name, model, inputs, samples, reps, tmp):
     fast = copy.deepcopy(model).optimize_for_inference(
         dtype='float32', channels_last=False, cuda_graph=False)
     h, w = samples[0].metainfo['img_shape'][:2]
-    info = torch.tensor([[h, w, 1., 1.]])
+    info = torch.tensor([[h, w, 1., 1.]], device=inputs.device)
     detector = FixedShapeDetector(fast)
     with torch.no_grad():
         want = detector(inputs, info)
@@ -138,6 +142,16 @@ def measure(name, model, inputs, samples, reps, tmp):
         ms = timeit(lambda: module(inputs, info), reps)
     rows.append(('torch.export program (pt2)', ms, agreement(got, want)))
 
+    if device == 'cuda':
+        graphed = copy.deepcopy(model).optimize_for_inference(
+            dtype='float32', cuda_graph=True)
+        with torch.no_grad():
+            ms = timeit(
+                lambda: graphed.predict(inputs, copy.deepcopy(samples)),
+                reps,
+                warmup=3)
+        rows.append(('FastRFCN fast mode fp32 (one CUDA graph)', ms, ''))
+        return rows  # ONNX Runtime's CPU provider: see a CPU run
     try:
         import onnxruntime as ort
     except ImportError:
@@ -167,27 +181,36 @@ def main():
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--demo-checkpoint')
     parser.add_argument('--out', help='also write the table here')
+    parser.add_argument(
+        '--device',
+        default='cpu',
+        choices=['cpu', 'cuda'],
+        help='cuda: eager, torch.compile and pt2 on the GPU beside the '
+        'CUDA-graph fast mode (ONNX Runtime rows are CPU only)')
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    lines = [
-        f'CPU, {torch.get_num_threads()} threads, batch 1, median of '
-        f'{args.reps}', '',
-        '| model | form | ms/img | speed-up over eager R-FCN | notes |',
-        '|---|---|---|---|---|'
-    ]
+    lines = [(torch.cuda.get_device_name() if args.device == 'cuda' else
+              f'CPU, {torch.get_num_threads()} threads') +
+             f', batch 1, median of {args.reps}', '',
+             '| model | form | ms/img | speed-up over eager R-FCN | notes |',
+             '|---|---|---|---|---|']
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
             if name == 'demo':
                 label = 'demo R-18, 256x256'
                 model, inputs, samples = demo_model(args.demo_checkpoint)
+                model = model.to(args.device)
+                inputs = inputs.to(args.device)
+                samples = [s.to(args.device) for s in samples]
             else:
                 label = 'R-101, 600x1000'
-                model, inputs, samples = r101_model('cpu')
-            rows = measure(name, model, inputs, samples, args.reps, tmp)
+                model, inputs, samples = r101_model(args.device)
+            rows = measure(name, model, inputs, samples, args.reps, tmp,
+                           args.device)
             if name == 'r101':
                 from benchmark_detector import infer_step
-                c4 = infer_step('c4', 'cpu', 'eager')
+                c4 = infer_step('c4', args.device, 'eager')
                 rows.append(('Faster R-CNN R-101-C4, eager (mmdet)',
                              timeit(c4, args.reps), ''))
             base = rows[0][1]

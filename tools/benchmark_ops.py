@@ -6,9 +6,12 @@ PS RoI pooling and align against torchvision's: a 38x63 map (600x1000 image
 at stride 16), k in {3, 7}, class maps for 21 and 81 classes plus 4k^2 box
 maps, 300 and 2000 RoIs. ``sorted_nms`` against mmcv's ``nms`` (what mmdet's
 RPN runs): the RPN's case, the 6000 best of the 38x63x9 anchors of that
-map, IoU 0.7, 300 and 2000 kept. Prints tables of times and ratios
-(baseline time / ours: > 1 means ours is faster). Absolute times are only
-meaningful on a GPU.
+map, IoU 0.7, 300 and 2000 kept. Deformable PS RoI pooling (4 x 4 samples
+per bin, offsets for the gradient too) against plain PS RoI pooling and
+PS RoI Align on the same maps, k = 7, 21 classes, class-specific offsets.
+Prints tables of times and ratios (baseline time / ours: > 1 means ours is
+faster; for the deformable op, its time over the plain ops'). Absolute
+times are only meaningful on a GPU.
 """
 import argparse
 import os.path as osp
@@ -20,7 +23,8 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import rfcn_mm  # noqa: E402,F401
-from rfcn_mm.ops import ps_roi_align, ps_roi_pool, sorted_nms  # noqa: E402
+from rfcn_mm.ops import (deform_ps_roi_pool, ps_roi_align,  # noqa: E402
+                         ps_roi_pool, sorted_nms)
 
 
 def torchvision_ops():
@@ -131,6 +135,41 @@ def nms_rows(device):
     return rows
 
 
+def deform_rows(device, dtype, check):
+    """Deformable against plain pooling: what the deformable head costs
+    per pooling call (its offsets' own no-offset pooling not included)."""
+    rows = []
+    k, classes = 7, 21
+    for num_rois in (300, 2000):
+        x, rois = make_inputs(k, classes, num_rois, device, dtype)
+        g = torch.Generator().manual_seed(1)
+        off = (torch.randn(num_rois, 2 * (classes + 4), k, k, generator=g) *
+               0.1).to(device, dtype)
+        for backward in (False, True):
+            offg = off.detach().requires_grad_(backward)
+
+            def deform(x, r, k, offg=offg):
+                return deform_ps_roi_pool(
+                    x, r, offg, k, 1 / 16, sample_per_part=4,
+                    check_batch_idx=check)
+
+            fns = [
+                step_fn(deform, x, rois, k, backward),
+                step_fn(lambda x, r, k: ps_roi_pool(x, r, k, 1 / 16, check),
+                        x, rois, k, backward),
+                step_fn(
+                    lambda x, r, k: ps_roi_align(x, r, k, 1 / 16, 2, True,
+                                                 check), x, rois, k,
+                    backward)
+            ]
+            t_def, t_pool, t_align = timeit(fns, device)
+            rows.append(f'| {num_rois} | {"fwd+bwd" if backward else "fwd"} '
+                        f'| {t_def:.3f} | {t_pool:.3f} | {t_align:.3f} | '
+                        f'{t_def / t_pool:.2f}x | {t_def / t_align:.2f}x |')
+            print(rows[-1], flush=True)
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
@@ -203,6 +242,14 @@ def main():
     ] + nms_rows(args.device)
     table += '\n\n' + '\n'.join(
         [f'NMS of the RPN\'s boxes, {device}, float32', ''] + nms_table)
+    deform_table = [
+        '| RoIs | pass | deformable ms | PS pool ms | PS align ms | '
+        'deformable / pool | deformable / align |', '|' + '---|' * 7
+    ] + deform_rows(args.device, dtype, check)
+    table += '\n\n' + '\n'.join([
+        f'Deformable PS RoI pooling (k = 7, 21 classes, 4 x 4 samples, '
+        f'offsets), {device}, {args.dtype}', ''
+    ] + deform_table)
     print('\n' + table)
     if args.out:
         with open(args.out, 'w') as f:

@@ -11,7 +11,10 @@
 #              tables, the work table with the copies between host and GPU
 #              that only a GPU run has, and a torch.profiler breakdown of
 #              R-FCN's inference and training steps)
-#   study      tools/k_study.py: R-101, k = 1, 3, 7 on the synthetic data
+#              and tools/benchmark_deploy.py (compiled and exported
+#              inference against the CUDA-graph fast mode)
+#   study      tools/k_study.py: R-101, k = 1, 3, 7 on the synthetic data;
+#              tools/deform_study.py: plain against Deformable R-FCN
 # Logs, tables and plots go to $OUT (default work_dirs/gpu_check); the exit
 # status is non-zero if any stage failed.
 set -uo pipefail
@@ -100,13 +103,13 @@ except RuntimeError:
         step sanitizer_memcheck env PYTORCH_NO_CUDA_MEMORY_CACHING=1 \
           compute-sanitizer --tool memcheck --error-exitcode 1 \
           "$PY" -m pytest tests/test_ops -m cuda -q -p no:cacheprovider -k \
-          "(matches_cpu and dtype0) or kernel_paths or unchecked or low_prec or cuda_matches_cpu_and_mmcv or cuda_batched"
+          "(matches_cpu and dtype0) or kernel_paths or unchecked or low_prec or cuda_matches_cpu_and_mmcv or cuda_batched or cuda_matches_cpu_forward_and_backward"
         # racecheck: only tests that launch no mmcv kernel (mmcv's NMS
         # gather has benign races of its own that racecheck reports)
         step sanitizer_racecheck compute-sanitizer --tool racecheck \
           --error-exitcode 1 "$PY" -m pytest tests/test_ops -m cuda -q \
           -p no:cacheprovider -k \
-          "(matches_cpu and dtype0) or kernel_paths or sorted_nms and graph_capture or cuda_batched"
+          "(matches_cpu and dtype0) or kernel_paths or sorted_nms and graph_capture or cuda_batched or cuda_matches_cpu_forward_and_backward"
       else
         echo "compute-sanitizer not found"; status=1
       fi ;;
@@ -117,7 +120,9 @@ except RuntimeError:
       step work_detector "$PY" tools/benchmark_detector.py --work \
         --out "$OUT/work_detector.md"
       step profile_detector "$PY" tools/benchmark_detector.py \
-        --profile "$OUT/profile_detector.md" ;;
+        --profile "$OUT/profile_detector.md"
+      step bench_deploy "$PY" tools/benchmark_deploy.py --device cuda \
+        --out "$OUT/bench_deploy.md" ;;
     study)
       # checkpoints and data stay in work_dirs; the results go to $OUT
       # the three runs share the GPU, so that the study fits in one call
@@ -125,7 +130,14 @@ except RuntimeError:
         --val-interval 250 --batch-size 8 --workers 3 --parallel \
         --work-dir work_dirs/k_study_r101 --data-root work_dirs/synthetic_voc
       cp work_dirs/k_study_r101/k_study.* work_dirs/k_study_r101/k*.log \
-        "$OUT"/ 2>/dev/null ;;
+        "$OUT"/ 2>/dev/null
+      # plain against Deformable R-FCN (DCN conv5 needs bottleneck blocks)
+      step deform_study "$PY" tools/deform_study.py --depth 101 \
+        --iters 1000 --val-interval 250 \
+        --variants plain dcn-conv5 deform-pool deform \
+        --work-dir work_dirs/deform_study_r101 \
+        --data-root work_dirs/synthetic_voc
+      cp work_dirs/deform_study_r101/deform_study.* "$OUT"/ 2>/dev/null ;;
     *)
       echo "unknown stage '$stage' (build, tests, sanitizer, bench, study)"
       exit 2 ;;
@@ -134,7 +146,8 @@ done
 # one report with every table that was produced
 {
   echo "# GPU check, $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null)"
-  for f in bench_ops.md bench_detector.md work_detector.md k_study.md; do
+  for f in bench_ops.md bench_detector.md work_detector.md bench_deploy.md \
+      k_study.md deform_study.md; do
     [ -f "$OUT/$f" ] && { echo; cat "$OUT/$f"; }
   done
   echo; echo "Stage logs:"; for f in "$OUT"/*.log; do

@@ -14,14 +14,15 @@ OUTPUT_NAMES = ['boxes', 'scores', 'labels', 'num_dets']
 META_FILE = 'rfcn_mm.json'  # the metadata's name in a .pt2 archive
 
 
-def example_inputs(batch: int, shape: Tuple[int,
-                                            int]) -> Tuple[Tensor, Tensor]:
+def example_inputs(batch: int,
+                   shape: Tuple[int, int],
+                   device='cpu') -> Tuple[Tensor, Tensor]:
     """Images and image info of the exported shape: whole images, boxes not
     rescaled."""
     h, w = shape
     g = torch.Generator().manual_seed(0)
-    images = torch.randn(batch, 3, h, w, generator=g)
-    img_info = torch.tensor([[h, w, 1., 1.]] * batch)
+    images = torch.randn(batch, 3, h, w, generator=g).to(device)
+    img_info = torch.tensor([[h, w, 1., 1.]] * batch, device=device)
     return images, img_info
 
 
@@ -50,7 +51,8 @@ def export_program(detector, shape: Tuple[int, int], batch: int = 1):
     ``batch`` images of ``shape`` (H, W): a static shape, the anchors and
     constants of that shape frozen into the program."""
     module = FixedShapeDetector(detector)
-    inputs = example_inputs(batch, shape)
+    inputs = example_inputs(batch, shape,
+                            next(detector.parameters()).device)
     module.warm_up(*inputs)
     with torch.no_grad():
         return torch.export.export(module, inputs)
@@ -74,6 +76,15 @@ def to_onnx(program,
 
     from .onnx_functions import (ps_roi_align_onnx, sort_stable_onnx,
                                  sorted_nms_onnx)
+    targets = {
+        str(n.target)
+        for n in program.graph.nodes if n.op == 'call_function'
+    }
+    if 'rfcn_mm.deform_ps_roi_pool.default' in targets:
+        raise ValueError(
+            'ONNX export of deformable PS RoI pooling (DeformPSBBoxHead) is '
+            'not supported: its offset bilinear sampling has no translation '
+            'into standard ONNX ops here; export it with --format pt2')
     program = program.run_decompositions(
         {torch.ops.rfcn_mm.ps_roi_pool.default: ps_roi_pool_by_summed_area})
     onnx_program = torch.onnx.export(

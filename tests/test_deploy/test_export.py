@@ -150,3 +150,37 @@ def test_configs_the_fixed_shape_path_cannot_reproduce_are_refused(
     model = MODELS.build(cfg.model).eval()
     with pytest.raises(ValueError, match=r'test_cfg.rcnn.nms must be'):
         export_program(model, (256, 256))
+
+
+def test_a_deformable_rfcn_exports_to_pt2_and_is_refused_for_onnx(tmp_path):
+    from helpers.tiny_rfcn import tiny_model_cfg
+
+    from rfcn_mm.deploy import example_inputs, save_program, to_onnx
+    cfg = tiny_model_cfg(k=3, detector='FastRFCN')
+    cfg.roi_head.bbox_roi_extractor.roi_layer = dict(
+        type='DeformPSRoIPool', output_size=3, sample_per_part=2)
+    cfg.roi_head.bbox_head.type = 'DeformPSBBoxHead'
+    cfg.test_cfg.rcnn.score_thr = 0.0
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    head = model.roi_head.bbox_head
+    with torch.no_grad():  # offsets that move the bins
+        head.conv_cls_offset.weight.normal_(0, 0.05)
+        head.conv_reg_offset.weight.normal_(0, 0.05)
+    model.eval().optimize_for_inference(
+        dtype='float32', channels_last=False, cuda_graph=False)
+    program = export_program(model, (96, 128))
+    targets = [str(n.target) for n in program.graph.nodes]
+    assert targets.count('rfcn_mm.deform_ps_roi_pool.default') == 4
+    path = str(tmp_path / 'deform.pt2')
+    save_program(program, path, dict(input_shape=[1, 3, 96, 128]))
+    inputs = example_inputs(1, (96, 128))
+    want = FixedShapeDetector(model)(*inputs)
+    got = torch.export.load(path).module()(*inputs)
+    assert int(want[3][0]) > 10
+    for a, b in zip(got, want):
+        assert torch.equal(a, b)
+    pytest.importorskip('onnxscript')
+    with pytest.raises(ValueError, match='export it with --format pt2'):
+        to_onnx(program, str(tmp_path / 'deform.onnx'))

@@ -9,13 +9,12 @@ onnx = pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')
 pytest.importorskip('onnxscript')
 
-from rfcn_mm.deploy.onnx_functions import (ps_roi_align_onnx,  # noqa: E402
-                                           sort_stable_onnx, sorted_nms_onnx)
+functions = pytest.importorskip('rfcn_mm.deploy.onnx_functions')
 
 TABLE = {
-    torch.ops.rfcn_mm.sorted_nms.default: sorted_nms_onnx,
-    torch.ops.rfcn_mm.ps_roi_align.default: ps_roi_align_onnx,
-    torch.ops.aten.sort.stable: sort_stable_onnx,
+    torch.ops.rfcn_mm.sorted_nms.default: functions.sorted_nms_onnx,
+    torch.ops.rfcn_mm.ps_roi_align.default: functions.ps_roi_align_onnx,
+    torch.ops.aten.sort.stable: functions.sort_stable_onnx,
 }
 
 

@@ -197,3 +197,30 @@ def test_module_and_compile():
     torch.testing.assert_close(compiled(x, rois, off), pool(x, rois, off))
     with pytest.raises(ValueError, match='must be positive'):
         DeformPSRoIPool(3, 0.5, sample_per_part=0)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize('legacy', [False, True])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_cuda_matches_cpu_forward_and_backward(legacy, dtype):
+    x, rois, off = inputs(3, 2, dtype)
+    grads = []
+    for device in ('cpu', 'cuda'):
+        xd = x.to(device).requires_grad_()
+        od = off.to(device).requires_grad_()
+        out = deform_ps_roi_pool(xd, rois.to(device), od, 3, 0.5,
+                                 sample_per_part=2, legacy=legacy)
+        out.backward(torch.ones_like(out))
+        grads.append((out.detach().cpu(), xd.grad.cpu(), od.grad.cpu()))
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == torch.float32 else {}
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a, **tol)
+
+
+@pytest.mark.cuda
+def test_opcheck_cuda():
+    x, rois, off = inputs(3, 2, torch.float64, num=12)
+    args = (3, 3, 0.5, 3, 3, 2, 0.1, False)
+    opcheck(torch.ops.rfcn_mm.deform_ps_roi_pool.default,
+            (x.cuda().requires_grad_(), rois.cuda(),
+             off.cuda().requires_grad_(), *args))
