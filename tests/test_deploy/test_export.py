@@ -1,6 +1,7 @@
 """tools/export.py and tools/deploy_runner.py: a checkpoint exported to a
 torch.export program and to ONNX, run without mmdet, against the eager
 fixed-shape inference (the oracle)."""
+import importlib.util
 import os.path as osp
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from rfcn_mm.deploy import FixedShapeDetector, export_program
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SYNTHETIC = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r18_synthetic-voc.py')
 CLASSES = ('rectangle', 'ellipse', 'triangle', 'cross')
+RUNNER_PATH = osp.join(ROOT, 'tools', 'deploy_runner.py')
 
 
 @pytest.fixture(scope='module')
@@ -69,9 +71,11 @@ def eager_outputs(cfg_path, ckpt, images, img_info):
 
 
 RUNNER = '''
-import sys, torch
-sys.path.insert(0, {tools!r})
-from deploy_runner import ExportedRFCN, main
+import importlib.util, sys, torch
+spec = importlib.util.spec_from_file_location('deploy_runner', {runner!r})
+deploy_runner = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(deploy_runner)
+ExportedRFCN, main = deploy_runner.ExportedRFCN, deploy_runner.main
 images, img_info = torch.load({inputs!r})
 outputs = {{}}
 for fmt, path in {files!r}.items():
@@ -99,7 +103,7 @@ def test_both_forms_give_the_eager_detections_without_mmdet(
     proc = subprocess.run([
         sys.executable, '-c',
         RUNNER.format(
-            tools=osp.join(ROOT, 'tools'),
+            runner=RUNNER_PATH,
             inputs=str(d / 'inputs.pt'),
             files=exported,
             image=image,
@@ -125,13 +129,12 @@ def test_both_forms_give_the_eager_detections_without_mmdet(
 
 
 def test_other_input_shapes_are_refused_by_name(exported):
-    sys.path.insert(0, osp.join(ROOT, 'tools'))
-    try:
-        from deploy_runner import ExportedRFCN
-    finally:
-        sys.path.remove(osp.join(ROOT, 'tools'))
+    spec = importlib.util.spec_from_file_location('deploy_runner',
+                                                  RUNNER_PATH)
+    deploy_runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(deploy_runner)
     for path in exported.values():
-        model = ExportedRFCN(path)
+        model = deploy_runner.ExportedRFCN(path)
         with pytest.raises(ValueError, match=r'exported for images of shape '
                            r'\[1, 3, 256, 256\].*got \[1, 3, 224, 256\]'):
             model(torch.zeros(1, 3, 224, 256), torch.zeros(1, 4))
