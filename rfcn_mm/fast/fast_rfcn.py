@@ -7,7 +7,6 @@ from mmcv.cnn import fuse_conv_bn
 from mmdet.models.roi_heads import StandardRoIHead
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
-from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.structures import InstanceData
 from torch import Tensor
 from torch.profiler import record_function
@@ -69,24 +68,9 @@ class FastRFCN(RFCN):
 
     train_cfg_keys = ('fixed_shape', 'cuda_graph', 'max_graphs')
 
-    def __init__(self,
-                 backbone: ConfigType,
-                 rpn_head: ConfigType,
-                 roi_head: ConfigType,
-                 train_cfg: ConfigType,
-                 test_cfg: ConfigType,
-                 neck: OptConfigType = None,
-                 data_preprocessor: OptConfigType = None,
-                 init_cfg: OptMultiConfig = None) -> None:
-        super().__init__(
-            backbone=backbone,
-            neck=neck,
-            rpn_head=rpn_head,
-            roi_head=roi_head,
-            train_cfg=train_cfg,
-            test_cfg=test_cfg,
-            init_cfg=init_cfg,
-            data_preprocessor=data_preprocessor)
+    def __init__(self, **kwargs) -> None:
+        """:class:`RFCN`'s arguments."""
+        super().__init__(**kwargs)
         self.inference_mode: Optional[dict] = None
         self._dense_dtype: Optional[torch.dtype] = None
         self._channels_last = False
