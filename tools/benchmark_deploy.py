@@ -26,7 +26,6 @@ same run; absolute times depend on the machine.
 import argparse
 import copy
 import os.path as osp
-import statistics
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ TOOLS = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, osp.dirname(TOOLS))
 sys.path.insert(0, TOOLS)
 from benchmark_detector import batch, build  # noqa: E402
+from benchmark_detector import timeit as bench_timeit  # noqa: E402
 
 import rfcn_mm  # noqa: E402,F401
 
@@ -45,18 +45,10 @@ DEMO_CFG = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r18_synthetic-voc.py')
 
 
 def timeit(fn, reps, warmup=1):
-    sync = torch.cuda.synchronize if torch.cuda.is_available() else (
-        lambda: None)
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        sync()
-        t = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
+    """Median ms of ``fn`` (benchmark_detector's timer, which synchronises
+    the GPU around each call)."""
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    return bench_timeit(fn, device, warmup, reps)
 
 
 def demo_model(checkpoint=None):

@@ -5,8 +5,9 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ._ext_loader import (check_op_args, check_rois, get_ext,
-                          normalize_output_size, scalar_arg)
+from ._ext_loader import (check_grad_args, check_op_args, check_rois,
+                          dtype_name, get_ext, normalize_output_size,
+                          scalar_arg)
 
 # rfcn_mm::deform_ps_roi_pool and its backward are declared and given their
 # kernels in csrc/pytorch/deform_ps_roi_pool.cpp; here they get fake
@@ -47,7 +48,6 @@ def check_deform_args(input: Tensor, rois: Tensor, offset: Optional[Tensor],
         raise ValueError(f'{OP}: input and offset must be on the same '
                          f'device, got {input.device} and {offset.device}')
     if offset.dtype != input.dtype:
-        from ._ext_loader import dtype_name
         raise TypeError(f'{OP}: input and offset must have the same dtype, '
                         f'got {dtype_name(input.dtype)} and '
                         f'{dtype_name(offset.dtype)}')
@@ -69,12 +69,8 @@ def _backward_fake(grad_output, input, rois, offset, pooled_h, pooled_w,
     check_deform_args(input, rois, offset, (pooled_h, pooled_w),
                       spatial_scale, (part_h, part_w), sample_per_part,
                       trans_std)
-    g = grad_output
-    if not (g.dim() == 4 and g.size(0) == rois.size(0)
-            and g.size(1) * pooled_h * pooled_w == input.size(1)
-            and g.size(2) == pooled_h and g.size(3) == pooled_w):
-        raise ValueError(f'{OP}: grad_output shape {list(g.shape)} does not '
-                         'match the forward pass')
+    check_grad_args(grad_output, rois, input.size(1), (pooled_h, pooled_w),
+                    OP)
     grad_offset = offset.new_empty(offset.shape) if offset is not None \
         else input.new_empty((0, ))
     return input.new_empty(input.shape), grad_offset

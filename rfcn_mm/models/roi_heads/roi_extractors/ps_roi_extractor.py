@@ -88,8 +88,6 @@ class PSRoIExtractor(BaseRoIExtractor):
             (its spacing is 4 between 512 and 1024).
         """
         x = feats[0]
-        if x.dtype in (torch.float16, torch.bfloat16):
-            x = x.float()
         if self.out_channels is not None and \
                 x.size(1) != self.out_channels * self.bins:
             raise ValueError(

@@ -186,6 +186,25 @@ RFCN_HOST_DEVICE int deform_for_each_sample(const DeformRoI<T>& g, T hs,
   return count;
 }
 
+// The number deform_for_each_sample returns, without computing the
+// samples: all of them in continuous mode, in legacy mode those inside
+// [-0.5, H - 0.5] x [-0.5, W - 0.5] (the test of deform_bilinear).
+template <typename T>
+RFCN_HOST_DEVICE int deform_sample_count(const DeformRoI<T>& g, T hs, T ws,
+                                         int samples, bool legacy,
+                                         int height, int width) {
+  if (!legacy) return samples * samples;
+  const T half = static_cast<T>(0.5);
+  int rows = 0, cols = 0;
+  for (int k = 0; k < samples; ++k) {
+    const T y = deform_sample_pos(hs, g.sub_h, k, true);
+    const T x = deform_sample_pos(ws, g.sub_w, k, true);
+    rows += (y >= -half && y <= static_cast<T>(height) - half) ? 1 : 0;
+    cols += (x >= -half && x <= static_cast<T>(width) - half) ? 1 : 0;
+  }
+  return rows * cols;
+}
+
 }  // namespace rfcn
 
 #endif  // RFCN_DEFORM_PS_ROI_UTILS_H

@@ -86,10 +86,8 @@ __global__ void deform_ps_roi_pool_backward_cuda_kernel(
         ((int64_t)b * channels_out * pooled_h * pooled_w + ch) * height *
         width;
     // the count first: legacy mode averages the kept samples only
-    const int count = rfcn::deform_for_each_sample(
-        g, hs, ws, samples, legacy, height, width,
-        [](const rfcn::BilinearSample<acc_t>&, const acc_t*, const acc_t*) {
-        });
+    const int count = rfcn::deform_sample_count(g, hs, ws, samples, legacy,
+                                                height, width);
     if (count == 0) continue;
     const acc_t go =
         static_cast<acc_t>(grad_output[index]) / static_cast<acc_t>(count);

@@ -14,7 +14,7 @@ struct DeformArgs {
   int64_t num_rois, batch, channels_out, height, width;
   int pooled_h, pooled_w, part_h, part_w, samples, groups;
   double spatial_scale, trans_std;
-  bool legacy, with_offset;
+  bool legacy;
 };
 
 template <typename scalar_t>
@@ -106,11 +106,9 @@ void backward_kernel(const scalar_t* grad_output, const scalar_t* input,
                   ((b * a.channels_out + c) * bins + i * a.pooled_w + j) *
                   a.height * a.width;
               // the count first: legacy mode averages the kept samples
-              const int count = rfcn::deform_for_each_sample(
+              const int count = rfcn::deform_sample_count(
                   g, hs, ws, a.samples, a.legacy, (int)a.height,
-                  (int)a.width,
-                  [](const rfcn::BilinearSample<acc_t>&, const acc_t*,
-                     const acc_t*) {});
+                  (int)a.width);
               if (count == 0) continue;
               const acc_t go =
                   static_cast<acc_t>(
@@ -147,12 +145,12 @@ void backward_kernel(const scalar_t* grad_output, const scalar_t* input,
   });
 }
 
-DeformArgs make_args(const at::Tensor& input_or_grad, int64_t num_rois,
+DeformArgs make_args(int64_t num_rois,
                      int64_t batch, int64_t channels_out, int64_t height,
                      int64_t width, int64_t pooled_h, int64_t pooled_w,
                      int64_t part_h, int64_t part_w, int64_t samples,
                      int64_t groups, double spatial_scale, double trans_std,
-                     bool legacy, bool with_offset) {
+                     bool legacy) {
   DeformArgs a;
   a.num_rois = num_rois;
   a.batch = batch;
@@ -168,7 +166,6 @@ DeformArgs make_args(const at::Tensor& input_or_grad, int64_t num_rois,
   a.spatial_scale = spatial_scale;
   a.trans_std = trans_std;
   a.legacy = legacy;
-  a.with_offset = with_offset;
   return a;
 }
 
@@ -188,10 +185,10 @@ at::Tensor deform_ps_roi_pool_forward_cpu(
                           input.options());
   if (output.numel() == 0) return output;
   const int64_t groups = with_offset ? offset.size(1) / 2 : 1;
-  const auto a = make_args(input, rois.size(0), input.size(0), channels_out,
+  const auto a = make_args(rois.size(0), input.size(0), channels_out,
                            input.size(2), input.size(3), pooled_h, pooled_w,
                            part_h, part_w, sample_per_part, groups,
-                           spatial_scale, trans_std, legacy, with_offset);
+                           spatial_scale, trans_std, legacy);
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::ScalarType::Half, at::ScalarType::BFloat16, input.scalar_type(),
       "deform_ps_roi_pool_forward_cpu", [&] {
@@ -221,9 +218,9 @@ std::tuple<at::Tensor, at::Tensor> deform_ps_roi_pool_backward_cpu(
     const int64_t channels_out = input.size(1) / (pooled_h * pooled_w);
     const int64_t groups = with_offset ? offset.size(1) / 2 : 1;
     const auto a = make_args(
-        input, rois.size(0), input.size(0), channels_out, input.size(2),
+        rois.size(0), input.size(0), channels_out, input.size(2),
         input.size(3), pooled_h, pooled_w, part_h, part_w, sample_per_part,
-        groups, spatial_scale, trans_std, legacy, with_offset);
+        groups, spatial_scale, trans_std, legacy);
     AT_DISPATCH_FLOATING_TYPES_AND2(
         at::ScalarType::Half, at::ScalarType::BFloat16, input.scalar_type(),
         "deform_ps_roi_pool_backward_cpu", [&] {
