@@ -1,9 +1,11 @@
 """Every config loads, inherits at most 3 levels deep (4 for variants of
-the COCO config, itself a variant of the main one) and builds: its model,
-its vis backends, and its data loaders on a few images in the layout it
-reads."""
+the COCO config, itself a variant of the main one) and builds: its vis
+backends, its data loaders on a few images in the layout it reads, and its
+model, which takes a training step and validates. Each file is parsed once;
+every test gets its own copy."""
 import ast
 import copy
+import functools
 import glob
 import os.path as osp
 
@@ -48,17 +50,11 @@ def test_there_are_configs():
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
-def test_config_loads_and_builds(path):
+def test_config_loads(path):
     # mmdet's own configs go as deep (e.g. its ms-3x variants of ms-1x)
     assert _depth(path) <= (4 if 'coco' in osp.basename(path) else 3)
-    cfg = Config.fromfile(path)
+    cfg = _load(path)
     assert cfg.custom_imports['imports'] == ['rfcn_mm']
-    register_all_modules()
-    model = MODELS.build(cfg.model)
-    k = cfg.model.roi_head.bbox_roi_extractor.roi_layer.output_size
-    head = model.roi_head.bbox_head
-    assert head.roi_feat_size == (k, k)
-    assert head.conv_cls.out_channels == k * k * (head.num_classes + 1)
     for name in ('train_dataloader', 'val_dataloader', 'test_evaluator',
                  'optim_wrapper', 'param_scheduler', 'train_cfg'):
         assert name in cfg, name
@@ -79,9 +75,15 @@ def test_visualizer_backends_start(path, tmp_path):
     assert (tmp_path / 'vis_data' / 'config.py').is_file()
 
 
+@functools.lru_cache(maxsize=None)
+def _parsed(path):
+    return Config.fromfile(path)
+
+
 def _load(path):
     """A config, with mmdet's registries ready to build from it."""
-    cfg = Config.fromfile(path)
+    cfg = copy.deepcopy(_parsed(path))
+    assert cfg.filename == path
     register_all_modules()
     init_default_scope('mmdet')
     return cfg
@@ -181,6 +183,10 @@ def test_one_training_step_and_validation(path, data_dir, monkeypatch):
     if model_cfg.roi_head.get('shared_head'):
         model_cfg.roi_head.shared_head.init_cfg = None
     model = MODELS.build(model_cfg)
+    k = model_cfg.roi_head.bbox_roi_extractor.roi_layer.output_size
+    head = model.roi_head.bbox_head
+    assert head.roi_feat_size == (k, k)
+    assert head.conv_cls.out_channels == k * k * (head.num_classes + 1)
     model.init_weights()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     before = [p.detach().clone() for p in model.parameters()]

@@ -1,17 +1,20 @@
 """The offline demo end to end, shortened: synthetic data, training,
 VOC mAP above a floor, drawn detections; then tools/test.py --eval mAP
-reproduces the demo's mAP from its checkpoint, tools/vis_score_maps.py
+--fast reproduces the demo's mAP from its checkpoint, tools/vis_score_maps.py
 draws the score maps, and the checkpoint exported to pt2 and ONNX gives the
-same detections and mAP (tools/export.py, tools/eval_exported.py)."""
+same detections and mAP as mmdet's test loop (tools/export.py,
+tools/eval_exported.py). tools/test.py without --fast reproduces a
+validation's metric in tests/test_tools/test_main_config.py."""
 import json
 import os.path as osp
 
 from helpers.tool_runs import logged, run_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-# 150 iterations on 150 images reached 0.255 mAP on a 2-core CPU machine;
-# the floor leaves room for numeric differences between CPUs.
-MAP_FLOOR = 0.15
+# 100 iterations on 100 images reached 0.159 mAP on a 2-core CPU machine
+# (150 reached 0.255, the full demo's 600 about 0.69); the floor, half of
+# that, leaves room for numeric differences between CPUs and thread counts.
+MAP_FLOOR = 0.08
 
 
 def _run(*args):
@@ -26,7 +29,7 @@ def _logged_map(stdout):
 def test_short_demo_trains_evaluates_and_draws(tmp_path):
     work, data = tmp_path / 'work', tmp_path / 'data'
     out = _run(
-        osp.join('tools', 'demo.py'), '--iters', '150', '--num-train', '150',
+        osp.join('tools', 'demo.py'), '--iters', '100', '--num-train', '100',
         '--num-test', '40', '--num-vis', '2', '--work-dir', str(work),
         '--data-root', str(data))
     summary = json.loads((work / 'demo_summary.json').read_text())
@@ -39,21 +42,15 @@ def test_short_demo_trains_evaluates_and_draws(tmp_path):
     voc = data / 'VOC2007'
     assert len(
         (voc / 'ImageSets' / 'Main' / 'test.txt').read_text().split()) == 40
-    assert len(list((voc / 'Annotations').glob('*.xml'))) == 190
+    assert len(list((voc / 'Annotations').glob('*.xml'))) == 140
 
     cfg = str(work / 'rfcn_r18_synthetic-voc.py')
-    test_out = _run(
-        osp.join('tools', 'test.py'), cfg, summary['checkpoint'], '--eval',
-        'mAP', '--work-dir', str(tmp_path / 'test'))
-    test_map = _logged_map(test_out)
-    assert abs(test_map - summary['mAP']) < 1e-3
     # fast inference (folded BatchNorm, channels_last) keeps the detections
     fast_out = _run(
         osp.join('tools', 'test.py'), cfg, summary['checkpoint'], '--eval',
         'mAP', '--fast', 'float32', '--work-dir', str(tmp_path / 'fast'))
     assert "fast inference: {'dtype': 'float32', 'fuse_bn': True" in fast_out
-    fast_map = _logged_map(fast_out)
-    assert abs(fast_map - test_map) < 2e-3
+    assert abs(_logged_map(fast_out) - summary['mAP']) < 2e-3
 
     img = voc / 'JPEGImages' / '000151.jpg'
     maps = tmp_path / 'maps.png'
@@ -63,8 +60,8 @@ def test_short_demo_trains_evaluates_and_draws(tmp_path):
         '--out', str(maps))
     assert maps.stat().st_size > 10000
 
-    # deployment: both exported forms give tools/test.py's detections and
-    # mAP on the demo's checkpoint and test images
+    # deployment: both exported forms give the detections and mAP of
+    # mmdet's test loop on the demo's checkpoint and test images
     forms = {}
     for fmt in ('pt2', 'onnx'):
         forms[fmt] = str(tmp_path / f'demo.{fmt}')
@@ -77,7 +74,7 @@ def test_short_demo_trains_evaluates_and_draws(tmp_path):
         '--pt2', forms['pt2'], '--onnx', forms['onnx'], '--out', str(report))
     results = json.loads(report.read_text())
     eager_map = results['eager']['metrics']['pascal_voc/mAP']
-    assert abs(eager_map - test_map) < 1e-3  # what tools/test.py gives
+    assert abs(eager_map - summary['mAP']) < 1e-3  # what the demo gave
     for fmt in forms:
         r = results[fmt]
         assert round(r['metrics']['pascal_voc/mAP'], 3) == round(eager_map,
