@@ -124,8 +124,10 @@ if __name__ == '__main__':
         install_requires=parse_requirements(),
         # pip install rfcn_mm[deploy]: ONNX export (tools/export.py) and
         # ONNX Runtime
-        extras_require=dict(deploy=parse_requirements(
-            'requirements/deploy.txt')),
+        extras_require=dict(
+            deploy=parse_requirements('requirements/deploy.txt'),
+            # pip install rfcn_mm[tests]: pytest and pytest-xdist
+            tests=parse_requirements('requirements/tests.txt')),
         ext_modules=ext_modules,
         cmdclass=cmdclass,
         zip_safe=False)

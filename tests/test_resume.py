@@ -12,6 +12,8 @@ import pytest
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+pytestmark = pytest.mark.slow
 HELPERS = osp.join(ROOT, 'tests', 'helpers')
 CFG = osp.join(HELPERS, 'tiny_runner_cfg.py')
 TRAIN = osp.join(ROOT, 'tools', 'train.py')

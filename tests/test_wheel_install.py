@@ -14,6 +14,8 @@ import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
+pytestmark = pytest.mark.slow
+
 
 def _package_modules():
     """Every module of the rfcn_mm source tree, as wheel paths."""

@@ -72,10 +72,10 @@ if ! have "$MMCV_OK"; then
   fi
 fi
 
-if ! have 'import mmengine, mmdet, pycocotools, pytest, matplotlib'; then
-  say 'installing mmengine 0.10.7, mmdet 3.3.0, pycocotools, pytest'
+if ! have 'import mmengine, mmdet, pycocotools, pytest, xdist, matplotlib'; then
+  say 'installing mmengine 0.10.7, mmdet 3.3.0, pycocotools, pytest, pytest-xdist'
   "${PIP[@]}" install -q mmcv==2.1.0 mmengine==0.10.7 mmdet==3.3.0 \
-    pycocotools pytest matplotlib
+    pycocotools pytest pytest-xdist matplotlib
 fi
 
 # the deploy extra (ONNX export and ONNX Runtime): the tests cover it

@@ -1,10 +1,9 @@
 """Bad dataset input stops the run with a message naming the file."""
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
+from helpers.tool_runs import run_tool_here
 from mmdet.registry import DATASETS
 
 from rfcn_mm.datasets import SYNTHETIC_CLASSES, make_synthetic_voc
@@ -126,11 +125,9 @@ def test_bad_option_values(voc):
 ])
 def test_config_key_that_does_not_exist(key, message):
     cfg = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r18_synthetic-voc.py')
-    proc = subprocess.run(
-        [sys.executable,
-         osp.join(ROOT, 'tools', 'train.py'), cfg, '--cfg-options', key],
-        capture_output=True,
-        text=True)
+    proc = run_tool_here(
+        osp.join(ROOT, 'tools', 'train.py'), cfg, '--cfg-options', key,
+        cwd=ROOT)
     assert proc.returncode != 0
     assert message in proc.stderr.splitlines()[-1]
 

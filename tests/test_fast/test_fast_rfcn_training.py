@@ -102,6 +102,7 @@ def test_image_without_inside_anchors_is_refused_as_mmdet_does():
         model.loss(inputs, samples)
 
 
+@pytest.mark.slow
 def test_fixed_shape_training_overfits_one_batch_and_recovers_its_boxes():
     model = build_tiny(k=3, detector='FastRFCN')
     model.train_cfg['fixed_shape'] = True

@@ -1,12 +1,13 @@
 """Bad input through the command-line tools stops before any work, with the
 problem named: weights that cannot be fetched, a checkpoint that does not
-fit the config, a head with the wrong number of classes."""
+fit the config, a head with the wrong number of classes. The tools run in
+this process (``run_tool_here``), with their own argv, directory and
+streams."""
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
+from helpers.tool_runs import run_tool_here
 from mmdet.registry import MODELS
 from mmengine.config import Config
 
@@ -19,13 +20,8 @@ UNREACHABLE = 'http://127.0.0.1:9/resnet101-offline-test.pth'
 
 
 def _tool(name, *args, cwd, env=None):
-    return subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools', name), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=cwd,
-        env=env)
+    return run_tool_here(
+        osp.join(ROOT, 'tools', name), *args, cwd=cwd, env=env)
 
 
 @pytest.fixture(scope='module')

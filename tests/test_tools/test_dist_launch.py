@@ -10,6 +10,8 @@ import pytest
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+pytestmark = pytest.mark.slow
 HELPERS = osp.join(ROOT, 'tests', 'helpers')
 
 

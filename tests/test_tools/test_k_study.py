@@ -6,7 +6,11 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+pytestmark = pytest.mark.slow
 
 
 def test_k_study_writes_curves_table_and_plot(tmp_path):

@@ -5,12 +5,10 @@ reproduces the validation's metric from the checkpoint, dumps predictions
 and draws them (VOC), and tests with mmdet's test-time augmentation, its
 views at a third of the configured scale (COCO)."""
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 from helpers.tiny_data import IMAGES, write_coco, write_voc0712
-from helpers.tool_runs import logged, run_tool
+from helpers.tool_runs import logged, run_tool, run_tool_here
 from mmengine.config import Config
 from mmengine.fileio import load
 
@@ -44,6 +42,7 @@ def _tta_at_a_third_of_the_scale(config):
     return options
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('config,write,metric,extra', [
     ('rfcn_r101_voc0712.py', _voc, 'pascal_voc/mAP', ('--eval', 'mAP')),
     ('rfcn_r101_coco.py', _coco, 'coco/bbox_mAP', ('--eval', 'bbox')),
@@ -92,13 +91,9 @@ def test_train_then_test(config, write, metric, extra, tmp_path):
 def test_coco_metric_on_a_voc_config_is_refused(tmp_path):
     config = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r101_voc0712.py')
     any_file = osp.join(ROOT, 'README.md')  # refused before it is read
-    cmd = [
-        sys.executable,
+    proc = run_tool_here(
         osp.join(ROOT, 'tools', 'test.py'), config, any_file, '--eval', 'bbox',
-        '--work-dir',
-        str(tmp_path)
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        '--work-dir', tmp_path, cwd=tmp_path)
     assert proc.returncode != 0
     assert 'this config tests on CheckedVOCDataset with ann_file ' \
         '"VOC2007/ImageSets/Main/test.txt" (use --eval mAP)' in \

@@ -1,4 +1,5 @@
 """RFCN's training: golden losses and overfitting one batch."""
+import pytest
 import torch
 from helpers.tiny_rfcn import build_tiny, make_batch, overfit_and_check_boxes
 
@@ -24,5 +25,6 @@ def test_golden_losses_at_a_fixed_seed():
         assert abs(value.item() - expected) <= 1e-4 * max(1, expected), key
 
 
+@pytest.mark.slow
 def test_overfits_one_batch_and_recovers_its_boxes():
     overfit_and_check_boxes(build_tiny(k=3))
