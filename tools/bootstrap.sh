@@ -114,7 +114,17 @@ fi
 
 case "$JOB" in
   env) say "environment ready: source $VENV/bin/activate" ;;
-  test) exec "$PY" -m pytest tests "$@" ;;
+  test)
+    # pytest-xdist: a worker per core (at most 4), each test file on one
+    # worker (its module fixtures built once), the files in collection
+    # order (those with slow tests first: tests/conftest.py). Not
+    # loadgroup: pytest 9.2 drops xdist_group's node-id suffix, and with it
+    # the groups. A later -n 0 runs everything in this process.
+    XDIST=()
+    if have 'import xdist'; then
+      XDIST=(-n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder)
+    fi
+    exec "$PY" -m pytest tests "${XDIST[@]}" "$@" ;;
   demo) exec "$PY" tools/demo.py "$@" ;;
   *) say "unknown job '$JOB' (expected demo, test or env)"; exit 2 ;;
 esac
