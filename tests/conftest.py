@@ -31,7 +31,7 @@ _share_the_cores()
 def pytest_collection_modifyitems(config, items):
     # the long end-to-end runs first, so that under xdist the short tests
     # fill the other workers meanwhile instead of waiting behind them
-    items.sort(key=lambda item: 'slow' not in item.keywords)
+    items.sort(key=lambda item: item.get_closest_marker('slow') is None)
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason='needs a CUDA GPU')
