@@ -11,6 +11,7 @@ import os.path as osp
 
 import pytest
 import torch
+from helpers.smaller_images import shrink_resizes
 from helpers.tiny_data import IMAGES, write_all, write_voc0712
 from mmdet.registry import MODELS, VISUALIZERS
 from mmdet.utils import register_all_modules
@@ -144,28 +145,6 @@ def test_main_config_names_a_corrupt_annotation(tmp_path, monkeypatch):
         _loader(cfg, 'train')
 
 
-def _shrink_resizes(node, factor=3):
-    """Every Resize-like transform's scales divided by ``factor``: the
-    configs' networks at a third of their image size (a ninth of the
-    compute), everything else as configured."""
-    if isinstance(node, dict):
-        if 'Resize' in str(node.get('type', '')):
-            for key in ('scale', 'scales'):
-                if key in node:
-                    node[key] = _shrunk(node[key], factor)
-        for value in node.values():
-            _shrink_resizes(value, factor)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            _shrink_resizes(value, factor)
-
-
-def _shrunk(value, factor):
-    if isinstance(value, (int, float)):
-        return max(32, int(value) // factor)
-    return type(value)(_shrunk(v, factor) for v in value)
-
-
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
 def test_one_training_step_and_validation(path, data_dir, monkeypatch):
     """Each config's model, data loaders and optimizer, built as the Runner
@@ -177,7 +156,7 @@ def test_one_training_step_and_validation(path, data_dir, monkeypatch):
     monkeypatch.chdir(data_dir)
     cfg = _load(path)
     for loader in ('train_dataloader', 'val_dataloader'):
-        _shrink_resizes(cfg[loader])
+        shrink_resizes(cfg[loader])
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.backbone.init_cfg = None
     if model_cfg.roi_head.get('shared_head'):

@@ -11,9 +11,9 @@ import time
 import pytest
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
 pytestmark = pytest.mark.slow
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 HELPERS = osp.join(ROOT, 'tests', 'helpers')
 CFG = osp.join(HELPERS, 'tiny_runner_cfg.py')
 TRAIN = osp.join(ROOT, 'tools', 'train.py')

@@ -12,9 +12,9 @@ import zipfile
 
 import pytest
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
 pytestmark = pytest.mark.slow
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def _package_modules():

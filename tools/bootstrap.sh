@@ -75,7 +75,7 @@ fi
 if ! have 'import mmengine, mmdet, pycocotools, pytest, xdist, matplotlib'; then
   say 'installing mmengine 0.10.7, mmdet 3.3.0, pycocotools, pytest, pytest-xdist'
   "${PIP[@]}" install -q mmcv==2.1.0 mmengine==0.10.7 mmdet==3.3.0 \
-    pycocotools pytest pytest-xdist matplotlib
+    pycocotools matplotlib -r requirements/tests.txt
 fi
 
 # the deploy extra (ONNX export and ONNX Runtime): the tests cover it
@@ -120,11 +120,8 @@ case "$JOB" in
     # order (those with slow tests first: tests/conftest.py). Not
     # loadgroup: pytest 9.2 drops xdist_group's node-id suffix, and with it
     # the groups. A later -n 0 runs everything in this process.
-    XDIST=()
-    if have 'import xdist'; then
-      XDIST=(-n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder)
-    fi
-    exec "$PY" -m pytest tests "${XDIST[@]}" "$@" ;;
+    exec "$PY" -m pytest tests -n auto --maxprocesses 4 --dist loadfile \
+      --no-loadscope-reorder "$@" ;;
   demo) exec "$PY" tools/demo.py "$@" ;;
   *) say "unknown job '$JOB' (expected demo, test or env)"; exit 2 ;;
 esac

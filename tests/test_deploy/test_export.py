@@ -16,9 +16,9 @@ from mmengine.config import Config
 
 from rfcn_mm.deploy import FixedShapeDetector, export_program
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
 pytestmark = pytest.mark.slow
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SYNTHETIC = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r18_synthetic-voc.py')
 CLASSES = ('rectangle', 'ellipse', 'triangle', 'cross')
 RUNNER_PATH = osp.join(ROOT, 'tools', 'deploy_runner.py')

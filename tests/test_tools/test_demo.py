@@ -11,9 +11,9 @@ import os.path as osp
 import pytest
 from helpers.tool_runs import logged, run_tool
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
 pytestmark = pytest.mark.slow
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # 100 iterations on 100 images reached 0.159 mAP on a 2-core CPU machine
 # (150 reached 0.255, the full demo's 600 about 0.69); the floor, half of
 # that, leaves room for numeric differences between CPUs and thread counts.

@@ -9,9 +9,9 @@ import sys
 import pytest
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
 pytestmark = pytest.mark.slow
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 HELPERS = osp.join(ROOT, 'tests', 'helpers')
 
 

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
 pytestmark = pytest.mark.slow
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def test_k_study_writes_curves_table_and_plot(tmp_path):

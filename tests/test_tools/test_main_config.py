@@ -7,6 +7,7 @@ views at a third of the configured scale (COCO)."""
 import os.path as osp
 
 import pytest
+from helpers.smaller_images import shrunk
 from helpers.tiny_data import IMAGES, write_coco, write_voc0712
 from helpers.tool_runs import logged, run_tool, run_tool_here
 from mmengine.config import Config
@@ -36,9 +37,8 @@ def _tta_at_a_third_of_the_scale(config):
     options = []
     scales = Config.fromfile(config).tta_pipeline[1]['transforms'][0]
     for i, resize in enumerate(scales):
-        w, h = resize['scale']
-        options.append(f'tta_pipeline.1.transforms.0.{i}.scale='
-                       f'({w // 3},{h // 3})')
+        w, h = shrunk(resize['scale'], 3)
+        options.append(f'tta_pipeline.1.transforms.0.{i}.scale=({w},{h})')
     return options
 
 
