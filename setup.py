@@ -11,8 +11,11 @@ import glob
 import os
 import os.path as osp
 import shutil
+import sys
+import sysconfig
 from setuptools import find_packages, setup
 
+ROOT = osp.dirname(osp.abspath(__file__))
 EXT_ROOT = osp.join('rfcn_mm', 'ops', 'csrc')
 
 
@@ -59,6 +62,42 @@ def add_mim_extension():
                 shutil.copyfile(name, target)
 
 
+def extension_spec(with_cuda, debug=False):
+    """Sources, include folders, macros and compile flags of
+    ``rfcn_mm._ext``, CUDA kernels included when ``with_cuda``: the one
+    description of the build, which tests/test_ops/test_cuda_compiles.py
+    also compiles with nvcc on machines without a GPU.
+
+    Python's own CFLAGS carry ``-g``, which makes the library about 90x
+    larger and its compile slower: ``debug=False`` turns it off
+    (``RFCN_DEBUG=1`` at build time keeps it, for gdb and for sanitizer
+    reports with line numbers)."""
+    sources = glob.glob(osp.join(EXT_ROOT, 'pytorch', '*.cpp'))
+    sources += glob.glob(osp.join(EXT_ROOT, 'pytorch', 'cpu', '*.cpp'))
+    define_macros = []
+    g = '-g' if debug else '-g0'
+    extra_compile_args = {'cxx': ['-O3', g]}
+    include_dirs = [osp.join(ROOT, EXT_ROOT, 'common')]
+    if with_cuda:
+        define_macros.append(('RFCN_WITH_CUDA', None))
+        sources += glob.glob(osp.join(EXT_ROOT, 'pytorch', 'cuda', '*.cu'))
+        include_dirs.append(osp.join(ROOT, EXT_ROOT, 'common', 'cuda'))
+        extra_compile_args['nvcc'] = [
+            # no FMA contraction: bin edges then round exactly as on the CPU
+            '-O3', '--fmad=false', '-Xcompiler', g,
+            '-D__CUDA_NO_HALF_OPERATORS__', '-D__CUDA_NO_HALF_CONVERSIONS__',
+            '-D__CUDA_NO_HALF2_OPERATORS__'
+        ]
+    depends = glob.glob(osp.join(EXT_ROOT, 'common', '**', '*.*'),
+                        recursive=True)
+    return dict(
+        sources=sorted(sources),
+        depends=sorted(depends),
+        include_dirs=include_dirs,
+        define_macros=define_macros,
+        extra_compile_args=extra_compile_args)
+
+
 def make_extensions():
     try:
         import torch
@@ -70,38 +109,36 @@ def make_extensions():
             'torch first, then `pip install --no-build-isolation -e .`'
         ) from e
 
-    sources = glob.glob(osp.join(EXT_ROOT, 'pytorch', '*.cpp'))
-    sources += glob.glob(osp.join(EXT_ROOT, 'pytorch', 'cpu', '*.cpp'))
-    define_macros = []
-    extra_compile_args = {'cxx': ['-O3']}
-    include_dirs = [osp.abspath(osp.join(EXT_ROOT, 'common'))]
-
     with_cuda = os.getenv('FORCE_CUDA', '0') == '1' or (
         torch.cuda.is_available() and CUDA_HOME is not None)
-    if with_cuda:
-        define_macros.append(('RFCN_WITH_CUDA', None))
-        sources += glob.glob(osp.join(EXT_ROOT, 'pytorch', 'cuda', '*.cu'))
-        include_dirs.append(osp.abspath(osp.join(EXT_ROOT, 'common', 'cuda')))
-        extra_compile_args['nvcc'] = [
-            # no FMA contraction: bin edges then round exactly as on the CPU
-            '-O3', '--fmad=false',
-            '-D__CUDA_NO_HALF_OPERATORS__', '-D__CUDA_NO_HALF_CONVERSIONS__',
-            '-D__CUDA_NO_HALF2_OPERATORS__'
-        ]
-        extension = CUDAExtension
-    else:
-        extension = CppExtension
-
-    depends = glob.glob(osp.join(EXT_ROOT, 'common', '**', '*.*'),
-                        recursive=True)
+    extension = CUDAExtension if with_cuda else CppExtension
     ext = extension(
         name='rfcn_mm._ext',
-        sources=sorted(sources),
-        depends=sorted(depends),
-        include_dirs=include_dirs,
-        define_macros=define_macros,
-        extra_compile_args=extra_compile_args)
-    return [ext], {'build_ext': BuildExtension}
+        **extension_spec(with_cuda, os.getenv('RFCN_DEBUG', '0') == '1'))
+    return [ext], {'build_ext': build_ext_in_one_folder(BuildExtension)}
+
+
+def build_ext_in_one_folder(base):
+    """``base`` (torch's BuildExtension) with one build folder for every
+    way the extension is built: ``pip install -e .`` (which would otherwise
+    compile in a fresh temporary folder each time), ``setup.py build_ext
+    --inplace`` and ``setup.py bdist_wheel`` all keep their objects and
+    ninja's state in ``build/temp.<platform>-<python>`` of the checkout, so
+    each compiles only what changed since the last build. An explicit
+    ``--build-temp`` is respected."""
+
+    class BuildExtInOneFolder(base):
+
+        def finalize_options(self):
+            explicit = self.build_temp
+            super().finalize_options()
+            if explicit is None:
+                self.build_temp = osp.join(
+                    ROOT, 'build',
+                    f'temp.{sysconfig.get_platform()}-'
+                    f'{sys.implementation.cache_tag}')
+
+    return BuildExtInOneFolder
 
 
 if __name__ == '__main__':

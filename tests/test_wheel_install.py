@@ -1,10 +1,22 @@
-"""rfcn_mm as users install it: a wheel built from the checkout, installed
-(not editable) into a fresh environment, used from a folder outside the
+"""rfcn_mm as it is built and installed.
+
+The set-up's build: every way of building the extension (the editable
+install, ``build_ext --inplace``, ``bdist_wheel``) shares one build folder,
+so a build with nothing changed compiles nothing, and the library carries
+no debug information. The wheel: built from the checkout, installed (not
+editable) into a fresh environment, used from a folder outside the
 checkout: every module and the compiled ops are there, ``import rfcn_mm``
 registers everything, a user's config inherits ``rfcn_mm::`` configs, and
-mmengine's Runner trains and mmdet's DetInferencer predicts from it."""
+mmengine's Runner trains and mmdet's DetInferencer predicts from it.
+
+The tests that run setup.py share this file, so that one worker runs them
+one after the other (two builds in one build folder at once would race)."""
+import glob
+import importlib.util
 import os
 import os.path as osp
+import re
+import struct
 import subprocess
 import sys
 import sysconfig
@@ -15,6 +27,91 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+BUILD_TEMP = osp.join(
+    ROOT, 'build',
+    f'temp.{sysconfig.get_platform()}-{sys.implementation.cache_tag}')
+
+
+def _setup_module():
+    spec = importlib.util.spec_from_file_location('rfcn_mm_setup',
+                                                  osp.join(ROOT, 'setup.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _elf_section_names(path):
+    """Section names of a 64-bit little-endian ELF file (the header's
+    section table and its string table, as the ELF specification lays them
+    out)."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    assert data[:4] == b'\x7fELF' and data[4] == 2 and data[5] == 1, path
+    shoff, = struct.unpack_from('<Q', data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from('<HHH', data, 0x3A)
+
+    def section(i):
+        # sh_name, then sh_offset at 0x18 of each 64-byte header
+        name, = struct.unpack_from('<I', data, shoff + i * shentsize)
+        offset, = struct.unpack_from('<Q', data, shoff + i * shentsize + 0x18)
+        return name, offset
+
+    _, strtab = section(shstrndx)
+    names = []
+    for i in range(shnum):
+        name, _ = section(i)
+        end = data.index(b'\0', strtab + name)
+        names.append(data[strtab + name:end].decode())
+    return names
+
+
+def test_every_kind_of_build_uses_the_checkouts_build_folder(tmp_path):
+    from setuptools.dist import Distribution
+    from torch.utils.cpp_extension import BuildExtension
+    build_ext = _setup_module().build_ext_in_one_folder(BuildExtension)
+    # pip install -e . : setuptools' editable_wheel gives the build a fresh
+    # temporary folder, which would mean a full compile on every install
+    dist = Distribution(dict(name='rfcn_mm', ext_modules=[]))
+    dist.get_command_obj('build').build_temp = str(tmp_path)
+    cmd = build_ext(dist)
+    cmd.ensure_finalized()
+    assert cmd.build_temp == BUILD_TEMP
+    # setup.py build_ext / bdist_wheel: setuptools' own default folder
+    dist = Distribution(dict(name='rfcn_mm', ext_modules=[]))
+    build = dist.get_command_obj('build')
+    build.ensure_finalized()
+    assert osp.join(ROOT, build.build_temp) == BUILD_TEMP
+    # an explicit --build-temp is kept
+    cmd = build_ext(Distribution(dict(name='rfcn_mm', ext_modules=[])))
+    cmd.build_temp = str(tmp_path)
+    cmd.ensure_finalized()
+    assert cmd.build_temp == str(tmp_path)
+
+
+def _build_in_place():
+    proc = subprocess.run(
+        [sys.executable, 'setup.py', 'build_ext', '--inplace'],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def test_a_build_with_nothing_changed_compiles_nothing_and_no_debug_info():
+    _build_in_place()  # whatever changed since the set-up's build
+    log = _build_in_place()
+    assert 'ninja: no work to do' in log, log[-3000:]
+    assert not re.search(r'(?m)^\[\d+/\d+\] ', log), log[-3000:]
+    assert osp.isfile(osp.join(BUILD_TEMP, 'build.ninja'))
+    libs = glob.glob(osp.join(ROOT, 'rfcn_mm', '_ext*.so'))
+    assert len(libs) == 1, libs
+    sections = _elf_section_names(libs[0])
+    assert '.text' in sections and '.dynsym' in sections, sections
+    assert not [s for s in sections if s.startswith('.debug')], sections
 
 
 def _package_modules():

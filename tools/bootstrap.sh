@@ -23,6 +23,8 @@ VENV="${RFCN_VENV:-$ROOT/.venv}"
 TORCH_SPEC="${RFCN_TORCH_SPEC:-torch==2.13.0}"
 
 say() { printf '[bootstrap] %s\n' "$*"; }
+START=$SECONDS
+elapsed() { printf '%dm%02ds' $(((SECONDS - $1) / 60)) $(((SECONDS - $1) % 60)); }
 
 if [ ! -x "$VENV/bin/python" ]; then
   PY="${RFCN_PYTHON:-}"
@@ -100,16 +102,35 @@ then
   exit 1
 fi
 
-# rfcn_mm itself: editable install once, then an incremental build of the
-# extension whenever its sources change.
+# rfcn_mm itself: the editable install compiles the extension once; later
+# runs rebuild only what changed (setup.py keeps ninja's objects in
+# build/temp.* of the checkout for every kind of build, the editable
+# install's included), and a run with nothing changed takes seconds.
+build_log="$VENV/rfcn_build.log"
 if ! have 'import importlib.metadata as m; m.version("rfcn_mm")'; then
-  say 'installing rfcn_mm (editable) and building its extension'
-  "${PIP[@]}" install -q --no-deps --no-build-isolation -e .
+  say 'installing rfcn_mm (editable) and compiling its extension'
+  "${PIP[@]}" install -v --no-deps --no-build-isolation -e . \
+    >"$build_log" 2>&1 || {
+    cat "$build_log" >&2
+    say 'installing rfcn_mm failed (full log above)'
+    exit 1
+  }
+else
+  "$PY" setup.py build_ext --inplace >"$build_log" 2>&1 || {
+    cat "$build_log" >&2
+    say 'building rfcn_mm._ext failed (full log above)'
+    exit 1
+  }
 fi
-"$PY" setup.py -q build_ext --inplace >"$VENV/rfcn_build.log" 2>&1 || {
-  cat "$VENV/rfcn_build.log" >&2
-  say 'building rfcn_mm._ext failed (full log above)'
-  exit 1
+compiled=$(grep -c '^\[[0-9]*/[0-9]*\] ' "$build_log" || true)
+say "rfcn_mm._ext: ${compiled} file(s) compiled (log: $build_log)"
+say "set-up took $(elapsed "$START")"
+
+run_timed() {
+  local t0=$SECONDS rc=0
+  "$@" || rc=$?
+  say "$JOB took $(elapsed "$t0"); set-up and $JOB $(elapsed "$START") in all"
+  return "$rc"
 }
 
 case "$JOB" in
@@ -120,8 +141,8 @@ case "$JOB" in
     # order (those with slow tests first: tests/conftest.py). Not
     # loadgroup: pytest 9.2 drops xdist_group's node-id suffix, and with it
     # the groups. A later -n 0 runs everything in this process.
-    exec "$PY" -m pytest tests -n auto --maxprocesses 4 --dist loadfile \
-      --no-loadscope-reorder "$@" ;;
-  demo) exec "$PY" tools/demo.py "$@" ;;
+    run_timed "$PY" -m pytest tests -n auto --maxprocesses 4 \
+      --dist loadfile --no-loadscope-reorder "$@" ;;
+  demo) run_timed "$PY" tools/demo.py "$@" ;;
   *) say "unknown job '$JOB' (expected demo, test or env)"; exit 2 ;;
 esac

@@ -1,15 +1,11 @@
-// Argument checks shared by the rfcn_mm ops (mmcv's helper, plus messages
-// that name the offending argument).
+// What every rfcn_mm operator file needs from torch: at::Tensor (with its
+// methods) and the TORCH_CHECK family. Nothing heavier: no
+// torch/extension.h (the whole C++ frontend and pybind11) and no ATen.h
+// (every operator's declaration); each file adds the few ATen pieces it
+// uses (<torch/library.h> for registration, <ATen/ops/NAME.h> for the
+// functions it calls), which keeps every translation unit's compile short.
 #ifndef RFCN_PYTORCH_CPP_HELPER
 #define RFCN_PYTORCH_CPP_HELPER
-#include <torch/extension.h>
-
-#define CHECK_DEFINED(x) TORCH_CHECK((x).defined(), #x " must be a tensor")
-#define CHECK_FLOATING(x)                                              \
-  TORCH_CHECK(at::isFloatingType((x).scalar_type()),                   \
-              #x " must be a floating point tensor, got ",             \
-              (x).scalar_type())
-#define CHECK_DIM(x, d)                                                \
-  TORCH_CHECK((x).dim() == (d), #x " must be a ", d, "-D tensor, got ", \
-              (x).dim(), "-D with shape ", (x).sizes())
+#include <ATen/core/Tensor.h>
+#include <c10/util/Exception.h>
 #endif  // RFCN_PYTORCH_CPP_HELPER

@@ -1,6 +1,9 @@
 // Schemas, argument checks and per-device registration of deformable
 // position-sensitive RoI pooling (rfcn_mm::deform_ps_roi_pool and its
 // backward).
+#include <ATen/ops/empty.h>
+#include <torch/library.h>
+
 #include <cmath>
 
 #include "pytorch_cpp_helper.hpp"

@@ -1,5 +1,7 @@
 // Schemas, argument checks and per-device registration of
 // position-sensitive RoI Align (rfcn_mm::ps_roi_align and its backward).
+#include <torch/library.h>
+
 #include "pytorch_cpp_helper.hpp"
 
 void check_ps_roi_args(const at::Tensor& input, const at::Tensor& rois,

@@ -1,5 +1,7 @@
 // Schemas, argument checks and per-device registration of
 // position-sensitive RoI pooling (rfcn_mm::ps_roi_pool and its backward).
+#include <torch/library.h>
+
 #include <cmath>
 
 #include "pytorch_cpp_helper.hpp"

@@ -1,5 +1,7 @@
 // Schema, argument checks and per-device registration of
 // rfcn_mm::sorted_nms.
+#include <torch/library.h>
+
 #include "pytorch_cpp_helper.hpp"
 
 at::Tensor sorted_nms_cpu(const at::Tensor& boxes, const at::Tensor& valid,

@@ -2,8 +2,11 @@
 // and the input gradient run in parallel over output channels (which own
 // disjoint input channels); the offsets' gradient runs in parallel over
 // RoIs (which own disjoint offset rows), so no atomics are needed.
+#include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
 
 #include "deform_ps_roi_utils.h"
 #include "pytorch_cpp_helper.hpp"

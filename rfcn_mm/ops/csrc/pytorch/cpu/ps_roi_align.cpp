@@ -1,8 +1,11 @@
 // CPU kernels of position-sensitive RoI Align. Same parallel layout as the
 // pooling kernels: output channels own disjoint input channels, so the
 // backward pass needs no atomics.
+#include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
 
 #include "ps_roi_utils.h"
 #include "pytorch_cpp_helper.hpp"

@@ -1,8 +1,11 @@
 // CPU kernels of position-sensitive RoI pooling. Forward parallelises over
 // (RoI, output channel); backward over output channels, which own disjoint
 // input channels, so no two threads ever write the same gradient element.
+#include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
 
 #include "ps_roi_utils.h"
 #include "pytorch_cpp_helper.hpp"

@@ -1,6 +1,7 @@
 // CPU kernel of sorted_nms: the textbook greedy loop over boxes in score
 // order, one image per task, with the overlap test of the CUDA kernels.
 #include <ATen/Parallel.h>
+#include <ATen/ops/full.h>
 
 #include <vector>
 

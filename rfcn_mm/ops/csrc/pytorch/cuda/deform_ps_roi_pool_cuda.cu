@@ -1,7 +1,11 @@
 // Launchers of the deformable position-sensitive RoI pooling CUDA kernels.
+#include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 
 #include "deform_ps_roi_pool_cuda_kernel.cuh"
 #include "launch_utils.cuh"
@@ -12,7 +16,7 @@ at::Tensor deform_ps_roi_pool_forward_cuda(
     const at::Tensor& offset_, int64_t pooled_h, int64_t pooled_w,
     double spatial_scale, int64_t part_h, int64_t part_w,
     int64_t sample_per_part, double trans_std, bool legacy) {
-  at::cuda::CUDAGuard device_guard(input_.device());
+  c10::cuda::CUDAGuard device_guard(input_.device());
   const auto input = input_.contiguous();
   const auto rois = rois_.contiguous();
   const bool with_offset = offset_.numel() > 0;
@@ -23,7 +27,7 @@ at::Tensor deform_ps_roi_pool_forward_cuda(
   const int64_t n = output.numel();
   if (n == 0) return output;
   const int groups = with_offset ? (int)(offset.size(1) / 2) : 1;
-  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::ScalarType::Half, at::ScalarType::BFloat16, input.scalar_type(),
       "deform_ps_roi_pool_forward_cuda", [&] {
@@ -48,7 +52,7 @@ std::tuple<at::Tensor, at::Tensor> deform_ps_roi_pool_backward_cuda(
     const at::Tensor& rois_, const at::Tensor& offset_, int64_t pooled_h,
     int64_t pooled_w, double spatial_scale, int64_t part_h, int64_t part_w,
     int64_t sample_per_part, double trans_std, bool legacy) {
-  at::cuda::CUDAGuard device_guard(input_.device());
+  c10::cuda::CUDAGuard device_guard(input_.device());
   const auto grad_output = grad_output_.contiguous();
   const auto input = input_.contiguous();
   const auto rois = rois_.contiguous();
@@ -62,7 +66,7 @@ std::tuple<at::Tensor, at::Tensor> deform_ps_roi_pool_backward_cuda(
   if (n > 0 && input.numel() > 0) {
     const int64_t channels_out = input.size(1) / (pooled_h * pooled_w);
     const int groups = with_offset ? (int)(offset.size(1) / 2) : 1;
-    cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+    cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(
         at::ScalarType::Half, at::ScalarType::BFloat16, input.scalar_type(),
         "deform_ps_roi_pool_backward_cuda", [&] {

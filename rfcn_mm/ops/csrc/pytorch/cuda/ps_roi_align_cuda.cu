@@ -1,7 +1,11 @@
 // Launchers of the position-sensitive RoI Align CUDA kernels.
+#include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 
 #include "ps_roi_align_cuda_kernel.cuh"
 #include "launch_utils.cuh"
@@ -11,7 +15,7 @@ at::Tensor ps_roi_align_forward_cuda(const at::Tensor& input_,
                                      const at::Tensor& rois_, int64_t pooled_h,
                                      int64_t pooled_w, double spatial_scale,
                                      int64_t sampling_ratio, bool aligned) {
-  at::cuda::CUDAGuard device_guard(input_.device());
+  c10::cuda::CUDAGuard device_guard(input_.device());
   const auto input = input_.contiguous();
   const auto rois = rois_.contiguous();
   const int64_t channels_out = input.size(1) / (pooled_h * pooled_w);
@@ -19,7 +23,7 @@ at::Tensor ps_roi_align_forward_cuda(const at::Tensor& input_,
                           input.options());
   const int64_t n = output.numel();
   if (n == 0) return output;
-  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::ScalarType::Half, at::ScalarType::BFloat16, input.scalar_type(),
       "ps_roi_align_forward_cuda", [&] {
@@ -43,14 +47,14 @@ at::Tensor ps_roi_align_backward_cuda(const at::Tensor& grad_output_,
                                       int64_t width, int64_t pooled_h,
                                       int64_t pooled_w, double spatial_scale,
                                       int64_t sampling_ratio, bool aligned) {
-  at::cuda::CUDAGuard device_guard(grad_output_.device());
+  c10::cuda::CUDAGuard device_guard(grad_output_.device());
   const auto grad_output = grad_output_.contiguous();
   const auto rois = rois_.contiguous();
   const auto acc_type = at::toOpMathType(grad_output.scalar_type());
   const int64_t n = grad_output.numel();
   if (n == 0 || batch * channels * height * width == 0)
     return at::zeros({batch, channels, height, width}, grad_output.options());
-  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const int64_t plane_bytes =
       height * width * (int64_t)c10::elementSize(acc_type);
   if (rfcn::use_plane_kernel(plane_bytes, batch, rois.size(0))) {

@@ -1,14 +1,17 @@
 // Launcher of the CUDA sorted_nms kernels.
-#include <ATen/cuda/CUDAContext.h>
-#include <algorithm>
+#include <ATen/ops/empty.h>
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include <algorithm>
 
 #include "pytorch_cpp_helper.hpp"
 #include "sorted_nms_cuda_kernel.cuh"
 
 at::Tensor sorted_nms_cuda(const at::Tensor& boxes_, const at::Tensor& valid_,
                            double iou_threshold, int64_t max_num) {
-  at::cuda::CUDAGuard device_guard(boxes_.device());
+  c10::cuda::CUDAGuard device_guard(boxes_.device());
   const auto boxes = boxes_.contiguous();
   const auto valid = valid_.contiguous();
   const int64_t batch = boxes.size(0);
@@ -19,7 +22,7 @@ at::Tensor sorted_nms_cuda(const at::Tensor& boxes_, const at::Tensor& valid_,
   const int col_blocks = (num_boxes + rfcn::kNmsTile - 1) / rfcn::kNmsTile;
   auto mask = at::empty({batch, num_boxes, col_blocks},
                         boxes.options().dtype(at::kLong));
-  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const dim3 grid(col_blocks, col_blocks, batch);
   sorted_nms_mask_cuda_kernel<<<grid, rfcn::kNmsTile, 0, stream>>>(
       boxes.data_ptr<float>(), valid.data_ptr<bool>(),
