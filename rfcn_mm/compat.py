@@ -50,9 +50,11 @@ this one module, and ``import rfcn_mm`` applies it (idempotently):
    during a save leaves a truncated file, no previous checkpoint and a
    ``last_checkpoint`` naming a deleted file: all work is lost.
    :func:`patch_atomic_checkpoints` makes every local write of mmengine's
-   file backend atomic (temporary file in the same folder, flush, fsync,
-   rename), reorders the hook to save, then point ``last_checkpoint`` at
-   the new file (atomically too), and only then delete old checkpoints, and
+   file backend atomic (:func:`rfcn_mm.utils.atomic_write`: temporary
+   file in the same folder, flush, fsync, rename; the temporaries of
+   killed writers are removed by the next write), reorders the hook to
+   save, then point ``last_checkpoint`` at the new file (atomically too),
+   and only then delete old checkpoints, and
    lets ``--resume`` fall back to the newest complete checkpoint when
    ``last_checkpoint`` names a missing file.
 8. **A checkpoint that does not fit the model** is loaded by the Runner
@@ -75,16 +77,16 @@ import glob
 import importlib.metadata
 import importlib.util
 import logging
-import os
 import os.path as osp
 import pickle
 import re
 import sys
-import tempfile
 from typing import Any, Callable, Dict, List
 
 import numpy as np
 import torch
+
+from rfcn_mm.utils.atomic_io import atomic_write
 
 _APPLIED: Dict[str, bool] = {}
 # registered by every HistoryBuffer.__init__; custom ones by their import
@@ -298,37 +300,6 @@ def finish_distributed() -> None:
             torch.distributed.is_initialized():
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
-
-
-def atomic_write(data: bytes, path: str) -> None:
-    """Write ``data`` to ``path`` so that a reader (or a kill at any
-    moment) sees either the old file or the whole new one: a temporary file
-    in the same folder is written, flushed and fsynced, then renamed over
-    ``path``."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
 
 
 _CKPT_STEP = re.compile(r'(?:iter|epoch)_(\d+)\.pth$')

@@ -69,6 +69,7 @@ def _elf_section_names(path):
 
 def test_every_kind_of_build_uses_the_checkouts_build_folder(tmp_path):
     from setuptools.dist import Distribution
+
     from torch.utils.cpp_extension import BuildExtension
     build_ext = _setup_module().build_ext_in_one_folder(BuildExtension)
     # pip install -e . : setuptools' editable_wheel gives the build a fresh

@@ -39,6 +39,7 @@ from benchmark_detector import batch, build  # noqa: E402
 from benchmark_detector import timeit as bench_timeit  # noqa: E402
 
 import rfcn_mm  # noqa: E402,F401
+from rfcn_mm.utils import atomic_write  # noqa: E402
 
 ROOT = osp.dirname(TOOLS)
 DEMO_CFG = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r18_synthetic-voc.py')
@@ -213,8 +214,7 @@ def main():
     table = '\n'.join(lines)
     print('\n' + table)
     if args.out:
-        with open(args.out, 'w') as f:
-            f.write(table + '\n')
+        atomic_write(table + '\n', args.out)
 
 
 if __name__ == '__main__':

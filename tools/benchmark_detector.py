@@ -34,6 +34,7 @@ import torch
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import rfcn_mm  # noqa: E402,F401
+from rfcn_mm.utils import atomic_write  # noqa: E402
 
 RFCN_CFG = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r101_voc0712.py')
 C4_CFG = ('faster_rcnn', 'faster-rcnn_r50-caffe-c4_ms-1x_coco.py')  # mmdet's
@@ -240,8 +241,7 @@ def profile_rfcn(device, warmup, out_file):
                 averages.table(sort_by=key, row_limit=25), '```\n'
             ]
         print(f'profiled: {title}', flush=True)
-    with open(out_file, 'w') as f:
-        f.write('\n'.join(tables))
+    atomic_write('\n'.join(tables), out_file)
     print(f'profile written to {out_file}')
 
 
@@ -491,8 +491,7 @@ def write_table(args, rows):
                       rows)
     print('\n' + table)
     if args.out:
-        with open(args.out, 'w') as f:
-            f.write(table + '\n')
+        atomic_write(table + '\n', args.out)
 
 
 if __name__ == '__main__':

@@ -25,6 +25,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import rfcn_mm  # noqa: E402,F401
 from rfcn_mm.ops import (deform_ps_roi_pool, ps_roi_align,  # noqa: E402
                          ps_roi_pool, sorted_nms)
+from rfcn_mm.utils import atomic_write  # noqa: E402
 
 
 def torchvision_ops():
@@ -252,8 +253,7 @@ def main():
     ] + deform_table)
     print('\n' + table)
     if args.out:
-        with open(args.out, 'w') as f:
-            f.write(table + '\n')
+        atomic_write(table + '\n', args.out)
 
 
 if __name__ == '__main__':

@@ -26,6 +26,7 @@ from k_study import register_curve_hook  # noqa: E402
 
 import rfcn_mm  # noqa: E402,F401
 from rfcn_mm.datasets import make_synthetic_voc  # noqa: E402
+from rfcn_mm.utils import atomic_output, atomic_write  # noqa: E402
 
 VARIANTS = ('plain', 'dcn-conv5', 'deform-pool', 'deform')
 
@@ -117,7 +118,8 @@ def plot(curves, out_file, title):
     axes[1].legend()
     fig.suptitle(textwrap.fill(title, 90), fontsize=10)
     fig.tight_layout()
-    fig.savefig(out_file, dpi=100)
+    with atomic_output(out_file) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
 
 
@@ -169,8 +171,7 @@ def main():
                       ('json', json.dumps(dict(args=vars(args),
                                                device=device,
                                                curves=curves), indent=1))):
-        with open(osp.join(args.work_dir, f'deform_study.{ext}'), 'w') as f:
-            f.write(text)
+        atomic_write(text, osp.join(args.work_dir, f'deform_study.{ext}'))
     png = osp.join(args.work_dir, 'deform_study.png')
     plot(curves, png, title)
     print('\n' + table + f'\n\n[deform_study] plot: {osp.abspath(png)}')

@@ -15,6 +15,7 @@ sys.path.insert(0, ROOT)
 
 import rfcn_mm  # noqa: E402,F401
 from rfcn_mm.datasets import make_synthetic_voc  # noqa: E402
+from rfcn_mm.utils import atomic_write  # noqa: E402
 
 CONFIG = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r18_synthetic-voc.py')
 
@@ -109,8 +110,9 @@ def main():
             osp.join(args.work_dir, f'iter_{args.iters}.pth')),
         logs=osp.abspath(runner.log_dir),
         detections=osp.abspath(vis_dir))
-    with open(osp.join(args.work_dir, 'demo_summary.json'), 'w') as f:
-        json.dump(summary, f, indent=2)
+    atomic_write(
+        json.dumps(summary, indent=2),
+        osp.join(args.work_dir, 'demo_summary.json'))
     print('\n[demo] done.')
     for key, value in summary.items():
         print(f'[demo]   {key:<11} {value}')

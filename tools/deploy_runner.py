@@ -33,25 +33,40 @@ from torch import Tensor
 META_FILE = 'rfcn_mm.json'
 
 
+def _package_dir() -> str:
+    """The installed rfcn_mm package's folder, found without importing it
+    (which would import mmdet)."""
+    spec = importlib.util.find_spec('rfcn_mm')
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError('rfcn_mm is not installed: pass the path of '
+                          'its compiled extension (rfcn_mm/_ext*.so)')
+    return spec.submodule_search_locations[0]
+
+
 def load_rfcn_ops(ext: Optional[str] = None) -> str:
     """Register the ``torch.ops.rfcn_mm`` operators by loading rfcn_mm's
     compiled extension, without importing the rfcn_mm package (which would
     import mmdet). Returns the library's path."""
     if ext is None:
-        spec = importlib.util.find_spec('rfcn_mm')
-        if spec is None or not spec.submodule_search_locations:
-            raise ImportError('rfcn_mm is not installed: pass the path of '
-                              'its compiled extension (rfcn_mm/_ext*.so)')
-        found = sorted(
-            glob.glob(
-                osp.join(spec.submodule_search_locations[0], '_ext*.so')))
+        package = _package_dir()
+        found = sorted(glob.glob(osp.join(package, '_ext*.so')))
         if not found:
             raise ImportError('rfcn_mm\'s compiled extension (_ext*.so) is '
-                              'not built in ' +
-                              spec.submodule_search_locations[0])
+                              'not built in ' + package)
         ext = found[0]
     torch.ops.load_library(ext)
     return ext
+
+
+def atomic_write(data: str, path: str) -> None:
+    """rfcn_mm's :func:`rfcn_mm.utils.atomic_write` (whole or not at all),
+    loaded from its file: it needs the standard library only."""
+    spec = importlib.util.spec_from_file_location(
+        'rfcn_mm_atomic_io', osp.join(_package_dir(), 'utils',
+                                      'atomic_io.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.atomic_write(data, path)
 
 
 class ExportedRFCN:
@@ -209,8 +224,7 @@ def main(argv=None) -> List[dict]:
                 print(f'{path}: {name} {score:.3f} '
                       f'[{", ".join(f"{v:.1f}" for v in box)}]')
     if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(results, f, indent=1)
+        atomic_write(json.dumps(results, indent=1), args.out)
     return results
 
 

@@ -26,6 +26,7 @@ sys.path.insert(0, TOOLS)
 from deploy_runner import ExportedRFCN  # noqa: E402
 
 import rfcn_mm  # noqa: E402,F401
+from rfcn_mm.utils import atomic_write  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -183,8 +184,7 @@ def main(argv=None) -> dict:
     for name, r in results.items():
         print(f'{name}: {json.dumps(r)}')
     if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(results, f, indent=1)
+        atomic_write(json.dumps(results, indent=1), args.out)
     return results
 
 

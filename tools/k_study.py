@@ -25,6 +25,7 @@ sys.path.insert(0, ROOT)
 
 import rfcn_mm  # noqa: E402,F401
 from rfcn_mm.datasets import make_synthetic_voc  # noqa: E402
+from rfcn_mm.utils import atomic_output, atomic_write  # noqa: E402
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from demo import synthetic_cfg  # noqa: E402
@@ -126,8 +127,7 @@ def register_curve_hook():
             point.update({k: float(metrics.get(k, 0.0)) for k in self.keys})
             self.points.append(point)
             self.val_seconds += now - self.val_start
-            with open(self.out_file, 'w') as f:
-                json.dump(self.points, f, indent=1)
+            atomic_write(json.dumps(self.points, indent=1), self.out_file)
 
 
 def train_one(args):
@@ -153,7 +153,8 @@ def plot(curves, out_file, title):
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out_file, dpi=100)
+    with atomic_output(out_file) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
 
 
@@ -209,11 +210,11 @@ def main():
                     ', '.join(f'{p["mAP"]:.3f}@{p["iter"]}'
                               for p in points) + ' |')
     table = '\n'.join(rows)
-    with open(osp.join(args.work_dir, 'k_study.md'), 'w') as f:
-        f.write(table + '\n')
-    with open(osp.join(args.work_dir, 'k_study.json'), 'w') as f:
-        json.dump(
-            dict(args=vars(args), device=device, curves=curves), f, indent=1)
+    atomic_write(table + '\n', osp.join(args.work_dir, 'k_study.md'))
+    atomic_write(
+        json.dumps(
+            dict(args=vars(args), device=device, curves=curves), indent=1),
+        osp.join(args.work_dir, 'k_study.json'))
     png = osp.join(args.work_dir, 'k_study.png')
     plot(curves, png, title)
     print('\n' + table + f'\n\n[k_study] plot: {osp.abspath(png)}')

@@ -1,11 +1,13 @@
 """Export of FastRFCN's fixed-shape inference to a torch.export program
 (``.pt2``) and to ONNX in the standard opset."""
+import io
 import json
 from typing import Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
+from rfcn_mm.utils.atomic_io import atomic_write
 from .fixed_shape_detector import FixedShapeDetector
 from .ps_roi_pool_sat import ps_roi_pool_by_summed_area
 
@@ -60,8 +62,14 @@ def export_program(detector, shape: Tuple[int, int], batch: int = 1):
 
 def save_program(program, path: str, meta: dict) -> None:
     """``torch.export.save`` with the metadata (input shape, classes,
-    preprocessing) as an extra file."""
-    torch.export.save(program, path, extra_files={META_FILE: json.dumps(meta)})
+    preprocessing) as an extra file, written whole or not at all
+    (:func:`rfcn_mm.utils.atomic_write`): the archive is made in memory, so
+    that a full disk fails as a Python ``OSError`` instead of aborting in
+    the zip writer, and a good file at ``path`` survives any failure."""
+    buffer = io.BytesIO()
+    torch.export.save(
+        program, buffer, extra_files={META_FILE: json.dumps(meta)})
+    atomic_write(buffer.getvalue(), path)
 
 
 def to_onnx(program,
@@ -109,4 +117,4 @@ def to_onnx(program,
     if domains:
         raise RuntimeError(f'the ONNX model has ops of custom domains '
                            f'{sorted(domains)}; only standard ops expected')
-    onnx.save(model, path)
+    atomic_write(model.SerializeToString(), path)

@@ -9,6 +9,8 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from rfcn_mm.utils.atomic_io import atomic_output
+
 
 @torch.no_grad()
 def ps_maps_for_roi(model, data: dict, roi: Sequence[float],
@@ -110,6 +112,7 @@ def draw_ps_maps(image: np.ndarray,
                  f'p({class_name}) = {result["score"]:.2f}')
     ax.axis('off')
     fig.suptitle(title or f'position-sensitive score maps of "{class_name}"')
-    fig.savefig(out_file, bbox_inches='tight')
+    with atomic_output(out_file) as tmp:
+        fig.savefig(tmp, bbox_inches='tight')
     plt.close(fig)
     return out_file

@@ -191,3 +191,41 @@ def test_a_deformable_rfcn_exports_to_pt2_and_is_refused_for_onnx(tmp_path):
     pytest.importorskip('onnxscript')
     with pytest.raises(ValueError, match='export it with --format pt2'):
         to_onnx(program, str(tmp_path / 'deform.onnx'))
+
+
+def _limit_file_size(limit):
+    """preexec_fn: files of at most ``limit`` bytes (what a full disk looks
+    like to a writer), as an error rather than a signal."""
+
+    def apply():
+        import resource
+        import signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+@pytest.mark.parametrize('fmt', ['pt2', 'onnx'])
+def test_a_failed_export_keeps_the_good_model_and_leaves_no_fragment(
+        checkpoint, exported, tmp_path, fmt):
+    """A full disk during the export (before: the pt2 writer aborted the
+    process, SIGABRT, and both formats left a fragment over the good file):
+    the tool fails with an OSError, the model that was there is unchanged,
+    and no temporary file is left."""
+    _, cfg, ckpt = checkpoint
+    out = tmp_path / f'model.{fmt}'
+    good = open(exported[fmt], 'rb').read()
+    out.write_bytes(good)
+    proc = subprocess.run(
+        [sys.executable, 'tools/export.py', cfg, ckpt, '--format', fmt,
+         '--out', str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=_limit_file_size(len(good) // 2))
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-3000:])
+    assert 'File too large' in proc.stderr, proc.stderr[-3000:]
+    assert out.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
