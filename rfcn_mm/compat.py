@@ -72,6 +72,7 @@ this one module, and ``import rfcn_mm`` applies it (idempotently):
    inherit ``rfcn_mm::rfcn/rfcn_r101_voc0712.py``; :mod:`rfcn_mm.registry`
    gives that scope its registries.
 """
+import contextlib
 import functools
 import glob
 import importlib.metadata
@@ -81,7 +82,7 @@ import os.path as osp
 import pickle
 import re
 import sys
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, Iterator, List
 
 import numpy as np
 import torch
@@ -293,6 +294,34 @@ def patch_cpu_dist() -> None:
     _APPLIED['cpu_dist'] = True
 
 
+@contextlib.contextmanager
+def name_collective_timeouts(cfg) -> Iterator[None]:
+    """In a multi-process run, re-raise gloo's / NCCL's timeout of a
+    collective operation (``Timed out waiting 600000ms for recv ...``) as an
+    error that says what happened: this rank waited longer than
+    ``env_cfg.dist_cfg.timeout`` for another rank, which stopped or hangs.
+    """
+    try:
+        yield
+    except RuntimeError as e:
+        text = str(e).lower()
+        if not (torch.distributed.is_available()
+                and torch.distributed.is_initialized()
+                and ('timed out' in text or 'timeout' in text)):
+            raise
+        timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
+        limit = (f'env_cfg.dist_cfg.timeout = {timeout} s'
+                 if timeout is not None else
+                 'the default timeout (env_cfg.dist_cfg.timeout unset)')
+        raise RuntimeError(
+            f'rank {torch.distributed.get_rank()} of '
+            f'{torch.distributed.get_world_size()} waited longer than '
+            f'{limit} for the other ranks in a collective operation: a rank '
+            'stopped, hangs or is far slower (look at its log); raise '
+            'env_cfg.dist_cfg.timeout if it is only slow. '
+            f'{type(e).__name__}: {e}') from e
+
+
 def finish_distributed() -> None:
     """End a successful multi-process run: wait until every rank is done,
     then destroy the process group. Does nothing in a single process."""
@@ -439,8 +468,13 @@ def patch_checkpoint_fit() -> None:
     the module docstring)."""
     if _APPLIED.get('checkpoint_fit'):
         return
+    import mmengine.runner.checkpoint as checkpoint_mod
     import mmengine.runner.runner as runner_mod
     from mmengine.model import BaseTTAModel, is_model_wrapper
+
+    from rfcn_mm.utils.checkpoint_file import (LOAD_ERRORS,
+                                               check_checkpoint_file,
+                                               explain_load_error)
     from mmengine.runner import Runner
     original = runner_mod._load_checkpoint_to_model
     load_checkpoint = Runner.load_checkpoint
@@ -475,19 +509,24 @@ def patch_checkpoint_fit() -> None:
 
         return wrapped
 
-    read = runner_mod._load_checkpoint
+    read = checkpoint_mod._load_checkpoint
 
     @functools.wraps(read)
     def _load_checkpoint(filename, *args, **kwargs):
+        local = isinstance(filename, str) and osp.isfile(filename)
+        if local:  # a text file, an ONNX model ... refused by name
+            check_checkpoint_file(filename)
         try:
             return read(filename, *args, **kwargs)
-        except (pickle.UnpicklingError, EOFError, RuntimeError) as e:
-            raise ValueError(
-                f'{filename} cannot be read as a checkpoint (truncated, or '
-                f'not written by torch.save?): {type(e).__name__}: '
-                f'{e}') from e
+        except LOAD_ERRORS as e:
+            if not local:
+                raise
+            raise explain_load_error(filename, e) from None
 
+    # the Runner (load_from, resume, tools/test.py) and mmengine's
+    # load_checkpoint (mmdet's init_detector, DetInferencer)
     runner_mod._load_checkpoint = _load_checkpoint
+    checkpoint_mod._load_checkpoint = _load_checkpoint
     runner_mod._load_checkpoint_to_model = _load_checkpoint_to_model
     Runner.load_checkpoint = add_filename(load_checkpoint)
     _APPLIED['checkpoint_fit'] = True

@@ -129,7 +129,8 @@ def main():
     runner = (
         Runner.from_cfg(cfg)
         if 'runner_type' not in cfg else RUNNERS.build(cfg))
-    runner.test()
+    with rfcn_mm.compat.name_collective_timeouts(runner.cfg):
+        runner.test()
     rfcn_mm.compat.finish_distributed()
 
 

@@ -55,6 +55,12 @@ def build_cfg(args) -> Config:
     cfg = rfcn_mm.utils.load_config(args.config, args.cfg_options,
                                     args.work_dir, args.launcher)
     if args.amp:
+        import torch
+        if not torch.cuda.is_available():
+            raise ValueError(
+                '--amp needs a CUDA GPU (mmengine\'s AmpOptimWrapper runs '
+                'autocast on CUDA only) and none is visible here: train '
+                'without --amp on the CPU')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.auto_scale_lr:
@@ -87,7 +93,8 @@ def main():
     cfg = build_cfg(parse_args())
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
-    runner.train()
+    with rfcn_mm.compat.name_collective_timeouts(cfg):
+        runner.train()
     rfcn_mm.compat.finish_distributed()
 
 

@@ -43,16 +43,18 @@ def main():
     from mmdet.apis import inference_detector, init_detector
     from mmengine.dataset import Compose, pseudo_collate
 
+    from rfcn_mm.utils.checkpoint_file import load_checkpoint_file
     from rfcn_mm.visualization import draw_ps_maps, ps_maps_for_roi
     for path in (args.config, args.checkpoint, args.image):
         if not osp.isfile(path):
             raise FileNotFoundError(f'not found: {path}')
     if mmcv.imread(args.image) is None:
         raise ValueError(f'image {args.image} cannot be decoded')
+    # a text file, an ONNX model ... refused by name before any model is
+    # built
+    ckpt = load_checkpoint_file(args.checkpoint)
     model = init_detector(args.config, args.checkpoint, device=args.device)
     # init_detector loads with a mere warning for weights that do not fit
-    from mmengine.runner.checkpoint import _load_checkpoint
-    ckpt = _load_checkpoint(args.checkpoint, map_location='cpu')
     problems = rfcn_mm.compat.checkpoint_fit_problems(
         model, ckpt.get('state_dict', ckpt))
     if problems:

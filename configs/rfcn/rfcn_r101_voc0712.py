@@ -177,6 +177,11 @@ custom_hooks = [
     dict(type='NumClassesCheckHook'),
     dict(type='FiniteLossHook'),
 ]
+# Multi-process runs: a collective operation that waits more than 10 minutes
+# for another rank (stopped, or stuck) fails the run with the rank named,
+# instead of gloo's / NCCL's silent 30 minutes. Evaluation, which one rank
+# may finish alone while the others wait, stays well within it.
+env_cfg = dict(dist_cfg=dict(timeout=600))
 # TensorBoard too (needs `pip install tensorboard`):
 # vis_backends = [dict(type='LocalVisBackend'),
 #                 dict(type='TensorboardVisBackend')]

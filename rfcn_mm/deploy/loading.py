@@ -1,11 +1,10 @@
 """Building the FastRFCN that an export starts from: the config's model
 (RFCN or FastRFCN: the same modules) with a checkpoint that must fit."""
-import os.path as osp
-
 import torch
 from mmengine.config import Config
 
 from rfcn_mm.compat import CheckpointMismatchError, checkpoint_fit_problems
+from rfcn_mm.utils.checkpoint_file import load_checkpoint_file
 
 
 def build_fast_detector(cfg: Config, checkpoint: str, device: str = 'cpu'):
@@ -15,12 +14,13 @@ def build_fast_detector(cfg: Config, checkpoint: str, device: str = 'cpu'):
     Raises:
         ValueError: the model is neither RFCN nor FastRFCN.
         FileNotFoundError: no checkpoint file.
+        CheckpointFileError: the file is not a checkpoint (a text file, an
+            ONNX model ...), named.
         CheckpointMismatchError: the checkpoint does not fit the model,
             naming the parameters.
     """
     from mmdet.registry import MODELS
     from mmengine.registry import init_default_scope
-    from mmengine.runner.checkpoint import _load_checkpoint
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model_cfg = cfg.model.copy()
     if model_cfg.get('type') not in ('RFCN', 'FastRFCN'):
@@ -28,10 +28,8 @@ def build_fast_detector(cfg: Config, checkpoint: str, device: str = 'cpu'):
                          f'{model_cfg.get("type")!r}')
     model_cfg.type = 'FastRFCN'
     model_cfg.train_cfg = None  # inference only
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+    ckpt = load_checkpoint_file(checkpoint)
     model = MODELS.build(model_cfg)
-    ckpt = _load_checkpoint(checkpoint, map_location='cpu')
     state = ckpt.get('state_dict', ckpt)
     problems = checkpoint_fit_problems(model, state)
     if problems:

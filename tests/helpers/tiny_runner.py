@@ -55,7 +55,8 @@ class TinyRegressionDataset(Dataset):
 class StallHook(Hook):
     """After iteration $TINY_STALL_AT (1-based) writes the file
     $TINY_STALL_MARKER and sleeps, so that a test can kill the process at a
-    known point. Does nothing when the variables are unset."""
+    known point; with $TINY_STALL_RANK set, only that rank does. Does
+    nothing when the variables are unset."""
 
     def after_train_iter(self,
                          runner,
@@ -64,6 +65,11 @@ class StallHook(Hook):
                          outputs=None):
         at = int(os.environ.get('TINY_STALL_AT', 0))
         self.marker = os.environ.get('TINY_STALL_MARKER', '')
+        rank = os.environ.get('TINY_STALL_RANK')
+        if rank is not None:
+            from mmengine.dist import get_rank
+            if get_rank() != int(rank):
+                return
         if runner.iter + 1 == at and not os.path.exists(self.marker):
             open(self.marker, 'w').close()
             time.sleep(600)

@@ -138,3 +138,42 @@ def test_vis_score_maps_names_a_bad_roi(roi, tmp_path):
                  '--roi', *roi, cwd=str(tmp_path))
     assert proc.returncode == 2
     assert '--roi must be finite with X1 < X2 and Y1 < Y2' in proc.stderr
+
+
+@pytest.mark.parametrize('kind', ['text', 'onnx'])
+@pytest.mark.parametrize('tool', ['export.py', 'vis_score_maps.py', 'test.py'])
+def test_a_file_that_is_not_a_checkpoint_is_named(synthetic, tmp_path, tool,
+                                                  kind):
+    """A text file or an exported ONNX model given as the checkpoint: the
+    tool stops naming the file and what it is (before: torch's KeyError or
+    its advice to load with weights_only=False)."""
+    ckpt = tmp_path / f'model.{"txt" if kind == "text" else "onnx"}'
+    if kind == 'text':
+        ckpt.write_text('epochs: 12\n')
+    else:  # what an ONNX file starts with: ir_version, producer_name
+        ckpt.write_bytes(b'\x08\x08\x12\x07pytorch\x1a\x052.13' + bytes(64))
+    args = {
+        'export.py': ('--format', 'pt2', '--out', str(tmp_path / 'm.pt2')),
+        'vis_score_maps.py': (_an_image(synthetic), '--out',
+                              str(tmp_path / 'maps.png')),
+        'test.py': ('--work-dir', str(tmp_path / 'work'), '--cfg-options',
+                    'test_dataloader.num_workers=0'),
+    }[tool]
+    proc = _tool(tool, SYNTHETIC, str(ckpt), *args, cwd=str(synthetic))
+    assert proc.returncode == 1
+    what = 'a text file' if kind == 'text' else 'an ONNX model'
+    assert f'{ckpt} is not a checkpoint: it is {what}' in proc.stderr, \
+        proc.stderr[-3000:]
+    assert 'weights_only' not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [ckpt.name] + (
+        ['work'] if tool == 'test.py' else [])
+
+
+def test_amp_on_a_machine_without_a_gpu_is_refused(synthetic, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip('a GPU is visible: --amp is allowed')
+    proc = _tool('train.py', SYNTHETIC, '--amp', '--work-dir',
+                 str(tmp_path / 'work'), cwd=str(synthetic))
+    assert proc.returncode == 1
+    assert '--amp needs a CUDA GPU' in proc.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / 'work').exists()

@@ -66,3 +66,30 @@ def test_a_nan_loss_on_one_rank_stops_every_rank(tmp_path):
     assert sorted(p.name for p in tmp_path.glob('iter_*.pth')) == [
         'iter_2.pth', 'iter_4.pth'
     ]
+
+
+def test_a_stalled_rank_fails_the_run_after_the_timeout(tmp_path):
+    """One rank stops responding after iteration 3 (it sleeps; a stopped
+    process looks the same to its peers): the other fails once it has
+    waited env_cfg.dist_cfg.timeout in the next all-reduce, saying so,
+    instead of waiting in silence for gloo's 30 minutes."""
+    stall = dict(TINY_STALL_AT='3', TINY_STALL_RANK='1',
+                 TINY_STALL_MARKER=str(tmp_path / 'stalled'))
+    os.environ.update(stall)
+    try:
+        proc = _run(tmp_path, '--cfg-options', 'env_cfg.dist_cfg.timeout=10')
+    finally:
+        for key in stall:
+            del os.environ[key]
+    assert proc.returncode != 0
+    assert (tmp_path / 'stalled').exists()
+    assert ('waited longer than env_cfg.dist_cfg.timeout = 10 s for the '
+            'other ranks' in proc.stderr), proc.stderr[-3000:]
+
+
+def test_every_config_bounds_the_wait_for_other_ranks():
+    from mmengine.config import Config
+    cfg = Config.fromfile(
+        osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r101_voc0712.py'))
+    assert cfg.env_cfg.dist_cfg.timeout == 600
+    assert cfg.env_cfg.dist_cfg.backend == 'nccl'  # mmdet's, kept
