@@ -471,11 +471,11 @@ def patch_checkpoint_fit() -> None:
     import mmengine.runner.checkpoint as checkpoint_mod
     import mmengine.runner.runner as runner_mod
     from mmengine.model import BaseTTAModel, is_model_wrapper
+    from mmengine.runner import Runner
 
     from rfcn_mm.utils.checkpoint_file import (LOAD_ERRORS,
                                                check_checkpoint_file,
                                                explain_load_error)
-    from mmengine.runner import Runner
     original = runner_mod._load_checkpoint_to_model
     load_checkpoint = Runner.load_checkpoint
 

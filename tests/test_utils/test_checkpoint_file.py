@@ -99,8 +99,9 @@ def test_the_runner_and_init_detector_refuse_by_name_too(tmp_path):
     """mmengine's readers (Runner: load_from, resume, tools/test.py;
     load_checkpoint: mmdet's init_detector and DetInferencer) go through
     the same check."""
-    import rfcn_mm  # noqa: F401  (applies the fix)
     from mmengine.runner.checkpoint import load_checkpoint
+
+    import rfcn_mm  # noqa: F401  (applies the fix)
     path = str(tmp_path / 'notes.pth')
     with open(path, 'w') as f:
         f.write('not weights\n')
