@@ -3,6 +3,7 @@ import argparse
 import os
 import os.path as osp
 import sys
+from contextlib import nullcontext
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
@@ -91,11 +92,15 @@ def build_cfg(args) -> Config:
 
 def main():
     cfg = build_cfg(parse_args())
-    runner = (Runner.from_cfg(cfg)
-              if 'runner_type' not in cfg else RUNNERS.build(cfg))
-    with rfcn_mm.compat.name_collective_timeouts(cfg):
-        runner.train()
-    rfcn_mm.compat.finish_distributed()
+    # one training per work dir: rank 0 holds its lock for the whole run
+    lock = (rfcn_mm.engine.WorkDirLock(cfg.work_dir)
+            if int(os.environ.get('RANK', '0')) == 0 else nullcontext())
+    with lock:
+        runner = (Runner.from_cfg(cfg)
+                  if 'runner_type' not in cfg else RUNNERS.build(cfg))
+        with rfcn_mm.compat.name_collective_timeouts(cfg):
+            runner.train()
+        rfcn_mm.compat.finish_distributed()
 
 
 if __name__ == '__main__':

@@ -1,3 +1,7 @@
 from .hooks import FiniteLossHook, NumClassesCheckHook
+from .work_dir_lock import WorkDirBusyError, WorkDirLock
 
-__all__ = ['FiniteLossHook', 'NumClassesCheckHook']
+__all__ = [
+    'FiniteLossHook', 'NumClassesCheckHook', 'WorkDirBusyError',
+    'WorkDirLock'
+]
