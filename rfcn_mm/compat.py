@@ -62,15 +62,24 @@ this one module, and ``import rfcn_mm`` applies it (idempotently):
    warning, and the run goes on with those layers at random values: an
    evaluation of garbage with exit code 0. :func:`patch_checkpoint_fit`
    makes the Runner refuse such a checkpoint, naming the parameters whose
-   shapes differ and those it lacks (and a file that is no checkpoint at
-   all, e.g. truncated, by its name). Partial loading stays possible where
-   it is meant: ``init_cfg=dict(type='Pretrained', ...)`` is not affected.
+   shapes differ and those it lacks; a file that is no checkpoint at all
+   (text, ONNX, truncated, ...) is named with what it is
+   (:mod:`rfcn_mm.utils.checkpoint_file`), here and in mmengine's
+   ``load_checkpoint``. Partial loading stays possible where it is meant:
+   ``init_cfg=dict(type='Pretrained', ...)`` is not affected.
 9. **``rfcn_mm::`` config bases.** mmengine resolves ``pkg::path`` bases
    only for the OpenMMLab packages of its scope table.
    :func:`register_config_scope` adds rfcn_mm, whose configs are installed
    as ``rfcn_mm/.mim/configs`` (mmdet's layout), so a user's config can
    inherit ``rfcn_mm::rfcn/rfcn_r101_voc0712.py``; :mod:`rfcn_mm.registry`
    gives that scope its registries.
+10. **Resuming from a checkpoint the config no longer describes** restores
+    the checkpoint's optimizer and schedulers, silently ignoring a new
+    learning rate or milestones, fails with ``KeyError: 'step'`` for
+    another optimizer type, and exits 0 having done nothing when
+    ``max_iters`` is below the checkpoint's iteration.
+    :func:`patch_resume_checks` refuses each case by name
+    (:mod:`rfcn_mm.engine.resume_check`).
 """
 import contextlib
 import functools
@@ -532,6 +541,26 @@ def patch_checkpoint_fit() -> None:
     _APPLIED['checkpoint_fit'] = True
 
 
+def patch_resume_checks() -> None:
+    """Make ``Runner.resume`` refuse a checkpoint whose run the config no
+    longer describes (see :mod:`rfcn_mm.engine.resume_check`)."""
+    if _APPLIED.get('resume_checks'):
+        return
+    from mmengine.runner import Runner
+
+    from rfcn_mm.engine.resume_check import check_resume
+    resume = Runner.resume
+
+    @functools.wraps(resume)
+    def checked_resume(self, filename, *args, **kwargs):
+        if isinstance(filename, str) and osp.isfile(filename):
+            check_resume(self, filename)
+        return resume(self, filename, *args, **kwargs)
+
+    Runner.resume = checked_resume
+    _APPLIED['resume_checks'] = True
+
+
 def register_config_scope() -> None:
     """Let mmengine resolve ``rfcn_mm::`` config bases (see the module
     docstring)."""
@@ -551,4 +580,5 @@ def apply_all() -> None:
     patch_cpu_dist()
     patch_atomic_checkpoints()
     patch_checkpoint_fit()
+    patch_resume_checks()
     register_config_scope()

@@ -122,7 +122,7 @@ else
     exit 1
   }
 fi
-compiled=$(grep -c '^\[[0-9]*/[0-9]*\] ' "$build_log" || true)
+compiled=$(grep -c '^ *\[[0-9]*/[0-9]*\] ' "$build_log" || true)
 say "rfcn_mm._ext: ${compiled} file(s) compiled (log: $build_log)"
 say "set-up took $(elapsed "$START")"
 
