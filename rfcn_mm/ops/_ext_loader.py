@@ -13,6 +13,12 @@ except ImportError as e:  # pragma: no cover - depends on the build
 else:
     _import_error = None
 
+# The most samples per bin along each axis that ps_roi_align's
+# sampling_ratio and deform_ps_roi_pool's sample_per_part accept (the C++
+# checks have the same bound): thousands would make float32 sums lose the
+# answer, tens of thousands overflow the kernels' int sample counts.
+MAX_SAMPLES = 64
+
 
 def get_ext(required: bool = True):
     """Return the compiled extension (whose import registers the
@@ -181,6 +187,10 @@ def check_scalar_args(output_size: tuple,
     if sampling_ratio is not None and sampling_ratio < 0:
         raise ValueError(f'{prefix}sampling_ratio must be >= 0 (0 = '
                          f'adaptive), got {sampling_ratio}')
+    if sampling_ratio is not None and sampling_ratio > MAX_SAMPLES:
+        raise ValueError(f'{prefix}sampling_ratio must be at most '
+                         f'{MAX_SAMPLES} ({MAX_SAMPLES} x {MAX_SAMPLES} '
+                         f'samples per bin), got {sampling_ratio}')
 
 
 def scalar_arg(value, name: str, kind: type, op: str):

@@ -5,9 +5,9 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ._ext_loader import (check_grad_args, check_op_args, check_rois,
-                          dtype_name, get_ext, normalize_output_size,
-                          scalar_arg)
+from ._ext_loader import (MAX_SAMPLES, check_grad_args, check_op_args,
+                          check_rois, dtype_name, get_ext,
+                          normalize_output_size, scalar_arg)
 
 # rfcn_mm::deform_ps_roi_pool and its backward are declared and given their
 # kernels in csrc/pytorch/deform_ps_roi_pool.cpp; here they get fake
@@ -28,6 +28,10 @@ def check_deform_args(input: Tensor, rois: Tensor, offset: Optional[Tensor],
     if sample_per_part <= 0:
         raise ValueError(f'{OP}: sample_per_part must be positive, got '
                          f'{sample_per_part}')
+    if sample_per_part > MAX_SAMPLES:
+        raise ValueError(f'{OP}: sample_per_part must be at most '
+                         f'{MAX_SAMPLES} ({MAX_SAMPLES} x {MAX_SAMPLES} '
+                         f'samples per bin), got {sample_per_part}')
     if not math.isfinite(trans_std):
         raise ValueError(f'{OP}: trans_std must be finite, got '
                          f'{trans_std:g}')

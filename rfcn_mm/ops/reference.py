@@ -222,6 +222,10 @@ def deform_ps_roi_pool_reference(input: Tensor,
                         ty = off[ri, 2 * g + 1, pi, pj] * trans_std
                     wstart = start_w + j * bin_w + tx * roi_w
                     hstart = start_h + i * bin_h + ty * roi_h
+                    if not bool(torch.isfinite(wstart + hstart)):
+                        # a NaN/inf offset: the bin is NaN, no gradient
+                        bins.append(x.new_full((), float('nan')))
+                        continue
                     plane = x[b, (c * ph + i) * pw + j][None]
                     total, count = x.new_zeros(()), 0
                     for iy in range(s):

@@ -150,6 +150,33 @@ def test_opcheck(legacy):
             (x, rois, None, *args))
 
 
+@pytest.mark.parametrize('legacy', [False, True])
+@pytest.mark.parametrize('bad', [float('nan'), float('inf')])
+def test_a_non_finite_offset_makes_its_bins_nan_not_zero(legacy, bad):
+    """A NaN or infinite offset must not pool 0 with zero gradient, which
+    no loss check would ever see: the bins that read it are NaN (as in the
+    reference), every other bin is unchanged, and the gradients stay
+    finite (the NaN bins pass none)."""
+    x, rois, off = inputs(3, groups=2, dtype=torch.float64, num=6)
+    bad_off = off.clone()
+    bad_off[2, 1, 0, 1] = bad  # RoI 2, group 0's y offset, cell (0, 1)
+    args = (3, 0.5, None, 2, 0.1, legacy)
+    got = deform_ps_roi_pool(x, rois, bad_off, *args)
+    want = deform_ps_roi_pool_reference(x, rois, bad_off, *args)
+    torch.testing.assert_close(got, want, equal_nan=True)
+    nan = torch.isnan(got)
+    expected = torch.zeros_like(nan)
+    expected[2, :2, 0, 1] = True  # group 0 = output channels 0 and 1
+    assert torch.equal(nan, expected)
+    clean = deform_ps_roi_pool(x, rois, off, *args)
+    assert torch.equal(got[~nan], clean[~nan])
+    xg = x.clone().requires_grad_()
+    og = bad_off.clone().requires_grad_()
+    out = deform_ps_roi_pool(xg, rois, og, *args)
+    out.backward(torch.where(torch.isnan(out), 0., 1.))
+    assert torch.isfinite(xg.grad).all() and torch.isfinite(og.grad).all()
+
+
 @pytest.mark.parametrize('kwargs, error, match', [
     (dict(offset=torch.zeros(5, 4, 3, 3)), ValueError,
      r'offset must be shaped \(R, 2 \* groups, part_h, part_w\) = '
@@ -159,6 +186,9 @@ def test_opcheck(legacy):
     (dict(offset=torch.zeros(6, 2, 2, 2)), ValueError, 'offset must be'),
     (dict(part_size=0), ValueError, 'part_size must be positive'),
     (dict(sample_per_part=0), ValueError, 'sample_per_part must be'),
+    (dict(sample_per_part=65), ValueError,
+     r'sample_per_part must be at most 64 \(64 x 64 samples per bin\), '
+     'got 65'),
     (dict(trans_std=float('nan')), ValueError, 'trans_std must be finite'),
     (dict(offset=torch.zeros(6, 2, 3, 3).double()), TypeError,
      'input and offset must have the same dtype'),

@@ -161,6 +161,15 @@ RFCN_HOST_DEVICE void deform_bin_start(const DeformRoI<T>& g,
   *hs = g.start_h + static_cast<T>(i) * g.bin_h + ty * g.roi_h;
 }
 
+// Whether a bin's start, once moved by its offset, is a finite position.
+// A NaN or infinite offset (or one that overflows) makes the bin pool NaN,
+// so that the loss shows it and the finite-loss check stops training, and
+// pass no gradient; it never silently pools 0.
+template <typename T>
+RFCN_HOST_DEVICE bool finite_start(T hs, T ws) {
+  return hs - hs == static_cast<T>(0) && ws - ws == static_cast<T>(0);
+}
+
 // Calls f(sample, dwdy, dwdx) for every sample of a bin that reads the
 // map, and returns the number the bin averages over: in legacy mode the
 // samples that were not skipped, otherwise all of them.

@@ -8,4 +8,9 @@
 #define RFCN_PYTORCH_CPP_HELPER
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
+
+// The most samples per bin along each axis that ps_roi_align's
+// sampling_ratio and deform_ps_roi_pool's sample_per_part accept (as
+// MAX_SAMPLES in rfcn_mm/ops/_ext_loader.py).
+constexpr int64_t kMaxSamples = 64;
 #endif  // RFCN_PYTORCH_CPP_HELPER

@@ -55,6 +55,10 @@ at::Tensor checked_offset(const at::Tensor& input, const at::Tensor& rois,
   TORCH_CHECK_VALUE(sample_per_part > 0, kOp,
                     ": sample_per_part must be positive, got ",
                     sample_per_part);
+  TORCH_CHECK_VALUE(sample_per_part <= kMaxSamples, kOp,
+                    ": sample_per_part must be at most ", kMaxSamples, " (",
+                    kMaxSamples, " x ", kMaxSamples,
+                    " samples per bin), got ", sample_per_part);
   TORCH_CHECK_VALUE(std::isfinite(trans_std), kOp,
                     ": trans_std must be finite, got ", trans_std);
   if (!offset.has_value() || !offset->defined())

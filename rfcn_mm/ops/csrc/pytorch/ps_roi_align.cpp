@@ -49,6 +49,10 @@ at::Tensor ps_roi_align_forward(const at::Tensor& input,
       sampling_ratio >= 0,
       "ps_roi_align: sampling_ratio must be >= 0 (0 = adaptive), got ",
       sampling_ratio);
+  TORCH_CHECK_VALUE(sampling_ratio <= kMaxSamples,
+                    "ps_roi_align: sampling_ratio must be at most ",
+                    kMaxSamples, " (", kMaxSamples, " x ", kMaxSamples,
+                    " samples per bin), got ", sampling_ratio);
   check_ps_roi_channels(input, pooled_h, pooled_w, "ps_roi_align");
   return kernel(input, rois, pooled_h, pooled_w, spatial_scale,
                 sampling_ratio, aligned);

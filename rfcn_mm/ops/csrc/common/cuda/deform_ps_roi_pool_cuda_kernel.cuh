@@ -7,6 +7,8 @@
 
 #include <ATen/cuda/Atomic.cuh>
 
+#include <limits>
+
 #include "deform_ps_roi_utils.h"
 #include "ps_roi_cuda_utils.cuh"
 
@@ -39,6 +41,11 @@ __global__ void deform_ps_roi_pool_forward_cuda_kernel(
     rfcn::deform_bin_start(g, offset, r, c, i, j, channels_out, groups,
                            pooled_h, pooled_w, part_h, part_w, trans_std,
                            &hs, &ws, &oi);
+    if (!rfcn::finite_start(hs, ws)) {
+      output[index] =
+          static_cast<scalar_t>(std::numeric_limits<acc_t>::quiet_NaN());
+      continue;
+    }
     const int64_t ch = ((int64_t)c * pooled_h + i) * pooled_w + j;
     const scalar_t* plane =
         input + ((int64_t)b * channels_out * pooled_h * pooled_w + ch) *
@@ -81,6 +88,7 @@ __global__ void deform_ps_roi_pool_backward_cuda_kernel(
     rfcn::deform_bin_start(g, offset, r, c, i, j, channels_out, groups,
                            pooled_h, pooled_w, part_h, part_w, trans_std,
                            &hs, &ws, &oi);
+    if (!rfcn::finite_start(hs, ws)) continue;
     const int64_t ch = ((int64_t)c * pooled_h + i) * pooled_w + j;
     const int64_t plane_at =
         ((int64_t)b * channels_out * pooled_h * pooled_w + ch) * height *

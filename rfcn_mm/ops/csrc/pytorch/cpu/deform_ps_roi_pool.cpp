@@ -8,6 +8,8 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
 
+#include <limits>
+
 #include "deform_ps_roi_utils.h"
 #include "pytorch_cpp_helper.hpp"
 
@@ -51,6 +53,11 @@ void forward_kernel(const scalar_t* input, const scalar_t* rois,
                                      a.part_h, a.part_w,
                                      static_cast<acc_t>(a.trans_std), &hs,
                                      &ws, &oi);
+              if (!rfcn::finite_start(hs, ws)) {
+                out[i * a.pooled_w + j] = static_cast<scalar_t>(
+                    std::numeric_limits<acc_t>::quiet_NaN());
+                continue;
+              }
               const scalar_t* plane =
                   input + ((b * a.channels_out + c) * bins + i * a.pooled_w +
                            j) * a.height * a.width;
@@ -105,6 +112,7 @@ void backward_kernel(const scalar_t* grad_output, const scalar_t* input,
                                      a.groups, a.pooled_h, a.pooled_w,
                                      a.part_h, a.part_w, trans_std, &hs, &ws,
                                      &oi);
+              if (!rfcn::finite_start(hs, ws)) continue;
               const int64_t plane_at =
                   ((b * a.channels_out + c) * bins + i * a.pooled_w + j) *
                   a.height * a.width;
