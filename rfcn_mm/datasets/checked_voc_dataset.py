@@ -9,7 +9,9 @@ from mmengine.dist import is_main_process
 from mmengine.fileio import list_from_file
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
-from PIL import Image, UnidentifiedImageError
+
+from .image_checks import (check_image_file, keep_ratio_scales,
+                           loads_ignoring_orientation)
 
 # lists at least this long show a progress bar while they are checked
 PROGRESS_MIN_IMAGES = 1000
@@ -142,21 +144,12 @@ class CheckedVOCDataset(VOCDataset):
         return data_info
 
     def _check_image(self, data_info: dict, xml_path: str) -> None:
-        path = data_info['img_path']
-        if not osp.isfile(path):
-            raise FileNotFoundError(
-                f'image not found: {path} (named by {xml_path})')
-        try:
-            with Image.open(path) as img:
-                size = img.size
-        except (UnidentifiedImageError, OSError, ValueError) as e:
-            raise ValueError(f'image {path} (named by {xml_path}) cannot be '
-                             f'read: {e}') from None
-        stated = (data_info['width'], data_info['height'])
-        if tuple(size) != tuple(stated):
-            raise ValueError(
-                f'image {path} is {size[0]}x{size[1]} but {xml_path} states '
-                f'{stated[0]}x{stated[1]} (<size> width x height)')
+        check_image_file(
+            data_info['img_path'], (data_info['width'], data_info['height']),
+            xml_path,
+            keep_ratio_scales(self.pipeline),
+            loads_ignoring_orientation(self.pipeline),
+            size_keys='<size> width x height')
 
     def _check_objects(self, root: ET.Element, xml_path: str) -> None:
         if self.unknown_class == 'skip':

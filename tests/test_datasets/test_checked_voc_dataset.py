@@ -223,3 +223,97 @@ def test_clipped_boxes_left_empty_are_counted_in_one_warning(voc):
     assert len(warned) == 1, records
     assert '2 box(es) in 2 annotation file(s)' in warned[0]
     assert 'trainval.txt' in warned[0]
+
+
+def _rotated_jpeg(path, size=(256, 256), orientation=6):
+    from PIL import Image
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.new('RGB', size, (90, 120, 150)).save(path, exif=exif)
+
+
+def test_an_exif_rotated_image_is_refused_naming_both_ways_out(voc):
+    """The loader (cv2) applies an EXIF rotation, the annotation's boxes are
+    in the stored pixels: the image would load rotated under unrotated
+    boxes."""
+    _rotated_jpeg(_img(voc))
+    with pytest.raises(ValueError, match=r'000003.jpg \(named by .*'
+                       r'000003.xml.*\) has EXIF orientation 6') as info:
+        _build(voc, pipeline=[dict(type='LoadImageFromFile')])
+    assert "color_type='color_ignore_orientation'" in str(info.value)
+    assert 'rotation applied' in str(info.value)
+
+
+def test_an_exif_rotated_image_loads_as_stored_when_the_pipeline_says_so(voc):
+    _rotated_jpeg(_img(voc), size=(256, 256))
+    ds = _build(
+        voc,
+        pipeline=[
+            dict(
+                type='LoadImageFromFile',
+                color_type='color_ignore_orientation')
+        ])
+    assert len(ds) == 4
+
+
+def _resize_annotation(root, size, name='000003'):
+    """Give image ``name`` the (w, h) ``size``, in its file and its XML,
+    with one box inside it."""
+    from xml.etree import ElementTree as ET
+
+    from PIL import Image
+    Image.new('RGB', size).save(_img(root, name))
+    tree = ET.parse(_xml(root, name))
+    ann = tree.getroot()
+    ann.find('size/width').text, ann.find('size/height').text = map(
+        str, size)
+    for i, obj in enumerate(ann.findall('object')):
+        if i:
+            ann.remove(obj)
+            continue
+        box = obj.find('bndbox')
+        for tag, value in zip(('xmin', 'ymin', 'xmax', 'ymax'),
+                              (1, 1, size[0], size[1])):
+            box.find(tag).text = str(value)
+    tree.write(_xml(root, name))
+
+
+def test_an_image_the_resize_would_reduce_to_nothing_is_refused(voc):
+    """5000x2 under a keep-ratio resize to (1000, 600) becomes 1000x0,
+    which OpenCV refuses when the image is first loaded, mid-training."""
+    _resize_annotation(voc, (5000, 2))
+    resize = [
+        dict(type='LoadImageFromFile'),
+        dict(type='mmdet.Resize', scale=(1000, 600), keep_ratio=True)
+    ]
+    with pytest.raises(ValueError, match=r'000003.jpg \(named by .*\) is '
+                       r'5000x2: the pipeline\'s keep-ratio resize to '
+                       r'\(1000, 600\) would leave it less than one pixel'):
+        _build(voc, pipeline=resize)
+    # resized to a fixed size (no keep_ratio), it is a valid if odd image
+    ds = _build(voc, pipeline=[dict(type='LoadImageFromFile'),
+                               dict(type='mmdet.Resize', scale=(64, 64),
+                                    keep_ratio=False)])
+    assert len(ds) == 4
+
+
+def test_keep_ratio_scales_are_found_in_wrapped_and_random_resizes():
+    from mmcv.transforms import Compose
+
+    from rfcn_mm.datasets.image_checks import (keep_ratio_scales,
+                                               resized_short_side)
+    pipeline = Compose([
+        dict(type='mmdet.Resize', scale=(1000, 600), keep_ratio=True),
+        dict(type='mmdet.RandomChoiceResize',
+             scales=[(1333, 480), (1333, 800)], keep_ratio=True),
+        dict(type='mmdet.RandomResize', scale=[(640, 320), (960, 480)],
+             keep_ratio=True),
+        dict(type='mmdet.Resize', scale=(50, 50), keep_ratio=False),
+    ])
+    assert keep_ratio_scales(pipeline) == [(1000, 600), (1333, 480),
+                                           (1333, 800), (640, 320),
+                                           (960, 480)]
+    # mmcv's rescale: factor min(1000 / 5000, 600 / 1) = 0.2
+    assert resized_short_side((5000, 1), (1000, 600)) == 0
+    assert resized_short_side((5000, 3), (1000, 600)) == 1
+    assert resized_short_side((500, 375), (1000, 600)) == 600
