@@ -27,7 +27,7 @@ train_dataloader = dict(
     num_workers=2,
     dataset=dict(
         _delete_=True,
-        type='CocoDataset',
+        type='CheckedCocoDataset',
         data_root=data_root,
         ann_file='annotations/instances_train2017.json',
         data_prefix=dict(img='train2017/'),
@@ -36,7 +36,7 @@ train_dataloader = dict(
 val_dataloader = dict(
     dataset=dict(
         _delete_=True,
-        type='CocoDataset',
+        type='CheckedCocoDataset',
         data_root=data_root,
         ann_file='annotations/instances_val2017.json',
         data_prefix=dict(img='val2017/'),

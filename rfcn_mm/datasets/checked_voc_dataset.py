@@ -10,8 +10,8 @@ from mmengine.fileio import list_from_file
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
-from .image_checks import (check_image_file, keep_ratio_scales,
-                           loads_ignoring_orientation)
+from .annotation_checks import (box_problem, check_image_file, clip_box,
+                                keep_ratio_scales, loads_ignoring_orientation)
 
 # lists at least this long show a progress bar while they are checked
 PROGRESS_MIN_IMAGES = 1000
@@ -166,19 +166,16 @@ class CheckedVOCDataset(VOCDataset):
     def _check_boxes(self, data_info: dict, xml_path: str) -> None:
         w, h = data_info['width'], data_info['height']
         for i, inst in enumerate(data_info['instances']):
-            x1, y1, x2, y2 = inst['bbox']
-            inside = 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
-            if inside:
+            if box_problem(inst['bbox'], w, h) is None:
                 continue
+            x1, y1, x2, y2 = inst['bbox']
             if self.out_of_image == 'error':
                 raise ValueError(
                     f'{xml_path}: object {i} has box (xmin, ymin, xmax, '
                     f'ymax) = ({x1 + 1}, {y1 + 1}, {x2 + 1}, {y2 + 1}) '
                     f'outside the {w}x{h} image or empty (set '
                     'out_of_image="clip" to clip such boxes)')
-            x1, x2 = min(max(x1, 0), w), min(max(x2, 0), w)
-            y1, y2 = min(max(y1, 0), h), min(max(y2, 0), h)
-            inst['bbox'] = [x1, y1, x2, y2]
-            if x2 <= x1 or y2 <= y1:
+            inst['bbox'], kept = clip_box(inst['bbox'], w, h)
+            if not kept:
                 inst['ignore_flag'] = 1
                 self._ignored.append(xml_path)

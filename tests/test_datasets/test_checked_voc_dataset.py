@@ -300,8 +300,8 @@ def test_an_image_the_resize_would_reduce_to_nothing_is_refused(voc):
 def test_keep_ratio_scales_are_found_in_wrapped_and_random_resizes():
     from mmcv.transforms import Compose
 
-    from rfcn_mm.datasets.image_checks import (keep_ratio_scales,
-                                               resized_short_side)
+    from rfcn_mm.datasets.annotation_checks import (keep_ratio_scales,
+                                                    resized_short_side)
     pipeline = Compose([
         dict(type='mmdet.Resize', scale=(1000, 600), keep_ratio=True),
         dict(type='mmdet.RandomChoiceResize',

@@ -1,12 +1,15 @@
-"""Checks of an image file made when a dataset is built, shared by
-:class:`CheckedVOCDataset` and :class:`CheckedCocoDataset`: the file
-exists, its header is readable and gives the size its annotation states,
-it carries no EXIF rotation that the loader would apply under unrotated
-boxes, and the pipeline's keep-ratio resizes leave it at least a pixel on
-its short side (a 5000x1 image would otherwise fail in OpenCV's resize
-when first loaded, mid-training)."""
+"""Checks of annotations and their images made when a dataset is built,
+shared by :class:`CheckedVOCDataset` and :class:`CheckedCocoDataset`.
+
+An image: the file exists, its header is readable and gives the size its
+annotation states, it carries no EXIF rotation that the loader would apply
+under unrotated boxes, and the pipeline's keep-ratio resizes leave it at
+least a pixel on its short side (a 5000x1 image would otherwise fail in
+OpenCV's resize when first loaded, mid-training). A box: inside its image
+and not empty, or clipped to it.
+"""
 import os.path as osp
-from typing import Iterable, List, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 from PIL import Image, UnidentifiedImageError
 
@@ -118,3 +121,26 @@ def check_image_file(path: str,
                 f'the pipeline\'s keep-ratio resize to {scale} would leave '
                 'it less than one pixel on its short side; leave such '
                 'images out of the dataset')
+
+
+def box_problem(box: Sequence[float], width: int,
+                height: int) -> Optional[str]:
+    """What is wrong with an (x1, y1, x2, y2) box of a ``width`` x
+    ``height`` image: None when it is finite, not empty and inside the
+    image; otherwise 'empty' (x2 <= x1 or y2 <= y1, NaN included) or
+    'outside' (it leaves the image)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if not (x2 > x1 and y2 > y1):
+        return 'empty'
+    if not (0 <= x1 and x2 <= width and 0 <= y1 and y2 <= height):
+        return 'outside'
+    return None
+
+
+def clip_box(box: Sequence[float], width: int,
+             height: int) -> Tuple[List[float], bool]:
+    """``box`` clipped to the image, and whether anything is left of it."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    x1, x2 = min(max(x1, 0), width), min(max(x2, 0), width)
+    y1, y2 = min(max(y1, 0), height), min(max(y2, 0), height)
+    return [x1, y1, x2, y2], x2 > x1 and y2 > y1
