@@ -22,6 +22,7 @@ import argparse
 import glob
 import importlib.util
 import json
+import math
 import os.path as osp
 import sys
 from typing import List, Optional, Sequence, Tuple
@@ -81,29 +82,50 @@ class ExportedRFCN:
     def __init__(self, path: str, ext: Optional[str] = None) -> None:
         if not osp.isfile(path):
             raise FileNotFoundError(f'exported model not found: {path}')
+        if osp.getsize(path) == 0:
+            raise ValueError(f'exported model {path} is an empty file')
         self.path = path
         if path.endswith('.pt2'):
             self.format = 'pt2'
             load_rfcn_ops(ext)
             extra = {META_FILE: ''}
-            program = torch.export.load(path, extra_files=extra)
-            self.meta = json.loads(extra[META_FILE])
+            try:
+                program = torch.export.load(path, extra_files=extra)
+            except Exception as e:
+                raise ValueError(
+                    f'{path} cannot be read as a torch.export program '
+                    f'(truncated, or not written by tools/export.py?): '
+                    f'{type(e).__name__}: {e}') from None
+            self.meta = self._meta(extra[META_FILE])
             self._module = program.module()
         elif path.endswith('.onnx'):
             import onnx
             import onnxruntime
             self.format = 'onnx'
-            props = {
-                p.key: p.value
-                for p in onnx.load(path,
-                                   load_external_data=False).metadata_props
-            }
-            self.meta = json.loads(props[META_FILE])
-            self._session = onnxruntime.InferenceSession(
-                path, providers=['CPUExecutionProvider'])
+            try:
+                model = onnx.load(path, load_external_data=False)
+                self._session = onnxruntime.InferenceSession(
+                    path, providers=['CPUExecutionProvider'])
+            except Exception as e:
+                raise ValueError(
+                    f'{path} cannot be read as an ONNX model (truncated, or '
+                    f'not written by tools/export.py?): {type(e).__name__}:'
+                    f' {e}') from None
+            props = {p.key: p.value for p in model.metadata_props}
+            self.meta = self._meta(props.get(META_FILE, ''))
         else:
             raise ValueError(f'{path}: expected a .pt2 or .onnx file')
         self.input_shape = tuple(self.meta['input_shape'])
+
+    def _meta(self, text: str) -> dict:
+        try:
+            meta = json.loads(text)
+            tuple(meta['input_shape']), meta['preprocessing']
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(
+                f'{self.path} holds no rfcn_mm metadata ({META_FILE}): it '
+                'was not written by tools/export.py') from None
+        return meta
 
     def __call__(self, images: Tensor,
                  img_info: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -119,6 +141,19 @@ class ExportedRFCN:
                              f', 4), got {list(img_info.shape)}')
         images = images.float().contiguous()
         img_info = img_info.float().contiguous()
+        bad = int((~torch.isfinite(images)).sum())
+        if bad:
+            raise ValueError(f'images hold {bad} NaN or infinite value(s)')
+        _, _, height, width = self.input_shape
+        for i, (h, w, sx, sy) in enumerate(img_info.tolist()):
+            if not (all(math.isfinite(v) for v in (h, w, sx, sy))
+                    and 0 < h <= height and 0 < w <= width and sx > 0
+                    and sy > 0):
+                raise ValueError(
+                    f'img_info[{i}] must be (height, width, scale_x, scale_y)'
+                    f' of the resized image, with 0 < height <= {height}, '
+                    f'0 < width <= {width} and positive finite scales, got '
+                    f'{[h, w, sx, sy]}')
         if self.format == 'pt2':
             with torch.no_grad():
                 return tuple(self._module(images, img_info))
@@ -130,10 +165,18 @@ class ExportedRFCN:
 
     def preprocess(self,
                    images: Sequence[np.ndarray]) -> Tuple[Tensor, Tensor]:
-        """BGR uint8 images (H, W, 3) to the exported inputs: resized as the
+        """BGR images (H, W, 3) to the exported inputs: resized as the
         config's test pipeline (cv2 bilinear when OpenCV is installed, as
         mmcv does; PIL otherwise), channel order, mean and std, padded with
-        0 to the exported shape."""
+        0 to the exported shape.
+
+        Pixel values are 0..255, as the model was trained on: uint8, or
+        float with values up to 255 (a float image whose values all lie in
+        0..1 is refused: scale it by 255). A grayscale image, (H, W) or
+        (H, W, 1), is used as three equal channels, as OpenCV loads a
+        grayscale file in colour; a BGRA image (H, W, 4) loses its alpha,
+        as OpenCV's colour loading does. NaN or infinite pixels are
+        refused."""
         n, _, height, width = self.input_shape
         if len(images) != n:
             raise ValueError(f'{self.path} takes {n} image(s) per call, got '
@@ -142,6 +185,7 @@ class ExportedRFCN:
         batch = torch.full(self.input_shape, float(pre['pad_value']))
         info = []
         for i, img in enumerate(images):
+            img = _as_bgr(img, i)
             h, w = img.shape[:2]
             resized = _resize(img, pre['resize_scale'], pre['keep_ratio'])
             nh, nw = resized.shape[:2]
@@ -156,6 +200,47 @@ class ExportedRFCN:
             batch[i, :, :nh, :nw] = x.permute(2, 0, 1)
             info.append([nh, nw, w / nw, h / nh])
         return batch, torch.tensor(info, dtype=torch.float32)
+
+
+def _as_bgr(img, i: int) -> np.ndarray:
+    """Image ``i`` as an (H, W, 3) array of 0..255 values (see
+    ``ExportedRFCN.preprocess``), or a ValueError naming the problem."""
+    if not isinstance(img, np.ndarray):
+        raise ValueError(f'image {i} must be a numpy array (H, W, 3), got '
+                         f'{type(img).__name__}')
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.ndim != 3 or img.shape[2] not in (1, 3, 4):
+        raise ValueError(f'image {i} must be shaped (H, W, 3) (BGR), (H, W) '
+                         f'or (H, W, 1) (grayscale) or (H, W, 4) (BGRA), got '
+                         f'{list(img.shape)}')
+    if img.shape[0] == 0 or img.shape[1] == 0:
+        raise ValueError(f'image {i} is empty: shape {list(img.shape)}')
+    if img.dtype == np.uint8:
+        pass
+    elif np.issubdtype(img.dtype, np.floating):
+        if not np.isfinite(img).all():
+            raise ValueError(f'image {i} holds '
+                             f'{int((~np.isfinite(img)).sum())} NaN or '
+                             'infinite pixel value(s)')
+        low, high = float(img.min()), float(img.max())
+        if low < 0 or high > 255:
+            raise ValueError(f'image {i} has pixel values from {low:g} to '
+                             f'{high:g}; expected 0..255')
+        if high <= 1 and high > 0:
+            raise ValueError(
+                f'image {i} is a float image with values in 0..1 (max '
+                f'{high:g}); the model takes 0..255 pixel values, as it was '
+                'trained on: multiply it by 255 (or pass uint8)')
+        img = img.astype(np.float32)
+    else:
+        raise ValueError(f'image {i} has dtype {img.dtype}; expected uint8 '
+                         'or float with 0..255 values')
+    if img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    elif img.shape[2] == 4:
+        img = img[:, :, :3]
+    return img
 
 
 def _resize(img: np.ndarray, scale: Optional[List[int]],
@@ -174,7 +259,10 @@ def _resize(img: np.ndarray, scale: Optional[List[int]],
         return cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
     except ImportError:
         from PIL import Image
-        return np.asarray(Image.fromarray(img).resize(size, Image.BILINEAR))
+        pixels = img if img.dtype == np.uint8 else np.clip(
+            np.rint(img), 0, 255).astype(np.uint8)
+        return np.asarray(
+            Image.fromarray(pixels).resize(size, Image.BILINEAR))
 
 
 def _read_bgr(path: str) -> np.ndarray:

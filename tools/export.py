@@ -76,6 +76,33 @@ def default_shape(cfg) -> tuple:
     return (int(math.ceil(h / div) * div), int(math.ceil(w / div) * div))
 
 
+def check_shape(cfg, shape: tuple) -> None:
+    """Refuse an input shape that no image of the test pipeline fits: a
+    keep-ratio resize makes landscape images up to (short, long) and
+    portrait ones up to (long, short); ``shape`` must hold one of them, or
+    every image would be refused when the model is run."""
+    pipeline = cfg.test_dataloader.dataset.get('pipeline', [])
+    resize = [t for t in pipeline if t.get('type') == 'Resize']
+    if not resize or not resize[0].get('keep_ratio'):
+        return
+    scale = resize[0]['scale']
+    short, long = min(scale), max(scale)
+    h, w = shape
+    landscape, portrait = h >= short and w >= long, h >= long and w >= short
+    if not (landscape or portrait):
+        raise ValueError(
+            f'--shape {h} {w} is smaller than what the test pipeline resizes '
+            f'images to (up to {short}x{long} landscape, {long}x{short} '
+            'portrait; Resize(scale='
+            f'{tuple(scale)}, keep_ratio=True)): every image would be refused '
+            f'when run. Give at least --shape {short} {long}')
+    if not (landscape and portrait):
+        held, refused = (('landscape', 'portrait') if landscape else
+                         ('portrait', 'landscape'))
+        print(f'note: --shape {h} {w} holds only the {held} images of the '
+              f'test pipeline; {refused} images will be refused when run')
+
+
 def main(argv=None):
     args = parse_args(argv)
     from rfcn_mm.deploy.export import (export_program, preprocessing,
@@ -84,6 +111,7 @@ def main(argv=None):
     from rfcn_mm.utils import load_config
     cfg = load_config(args.config, args.cfg_options)
     shape = tuple(args.shape) if args.shape else default_shape(cfg)
+    check_shape(cfg, shape)
     detector = build_fast_detector(cfg, args.checkpoint)
     # float32, BatchNorm folded into the convs, fixed-shape post-processing
     detector.optimize_for_inference(

@@ -62,8 +62,8 @@ def loads_ignoring_orientation(pipeline) -> bool:
     return False
 
 
-def resized_short_side(size: Tuple[int, int], scale: Tuple[int,
-                                                            int]) -> int:
+def resized_short_side(size: Tuple[int, int],
+                       scale: Tuple[int, int]) -> int:
     """The short side of a ``size`` (w, h) image after mmcv's keep-ratio
     rescale to ``scale`` (long edge at most max(scale), short edge at most
     min(scale)), rounded as mmcv rounds it."""

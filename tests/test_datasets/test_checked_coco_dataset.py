@@ -50,8 +50,8 @@ def _build(root, data, type_='CheckedCocoDataset', **kwargs):
              pipeline=[], **kwargs))
 
 
-@pytest.mark.parametrize('filter_cfg', [None, dict(filter_empty_gt=True,
-                                                    min_size=32)])
+@pytest.mark.parametrize(
+    'filter_cfg', [None, dict(filter_empty_gt=True, min_size=32)])
 def test_a_clean_file_loads_as_cocodataset_loads_it(coco, filter_cfg):
     data = _coco()
     data['images'].append(dict(id=4, file_name='0.jpg', width=64,

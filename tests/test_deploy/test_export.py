@@ -229,3 +229,92 @@ def test_a_failed_export_keeps_the_good_model_and_leaves_no_fragment(
     assert 'File too large' in proc.stderr, proc.stderr[-3000:]
     assert out.read_bytes() == good
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
+def _runner_module():
+    spec = importlib.util.spec_from_file_location('deploy_runner',
+                                                  RUNNER_PATH)
+    deploy_runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(deploy_runner)
+    return deploy_runner
+
+
+@pytest.mark.parametrize('fmt', ['pt2', 'onnx'])
+def test_deployment_inputs_are_checked(exported, fmt):
+    """Bad pixels and image info are refused by name (before: no detection
+    and no word); other layouts are converted as OpenCV's colour loading
+    converts them (the oracle: the same image in BGR uint8)."""
+    model = _runner_module().ExportedRFCN(exported[fmt])
+    rng = np.random.default_rng(0)
+    bgr = rng.integers(0, 256, (120, 200, 3), dtype=np.uint8)
+    images, info = model.preprocess([bgr])
+    want = model(images, info)
+
+    def same(img):
+        got = model(*model.preprocess([img]))
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
+
+    # float with 0..255 values: cv2 resizes uint8 in fixed point and rounds
+    # to integers, float not, so the pixels agree to a grey level
+    std = min(model.meta['preprocessing']['std'])
+    f_images, f_info = model.preprocess([bgr.astype(np.float32)])
+    torch.testing.assert_close(f_images, images, rtol=0, atol=1 / std)
+    assert torch.equal(f_info, info)
+    same(np.concatenate([bgr, np.full((120, 200, 1), 7, np.uint8)], 2))
+    gray = bgr[:, :, 1]
+    want = model(*model.preprocess([np.repeat(gray[:, :, None], 3, 2)]))
+    same(gray)
+    same(gray[:, :, None])
+
+    refusals = [
+        (bgr / 255., r'image 0 is a float image with values in 0\.\.1 '
+         r'\(max 1\); the model takes 0\.\.255'),
+        (np.where(bgr > 250, np.nan, bgr).astype(np.float32),
+         r'image 0 holds \d+ NaN or infinite pixel'),
+        (bgr.astype(np.uint16), r'image 0 has dtype uint16'),
+        (bgr[:, :, :2], r'image 0 must be shaped \(H, W, 3\)'),
+        (bgr[:0], r'image 0 is empty'),
+    ]
+    for img, match in refusals:
+        with pytest.raises(ValueError, match=match):
+            model.preprocess([img])
+    nan_images = images.clone()
+    nan_images[0, 0, 5, 5] = float('nan')
+    with pytest.raises(ValueError, match=r'images hold 1 NaN or infinite'):
+        model(nan_images, info)
+    for row in ([float('nan'), 120, 1, 1], [0, 0, 1, 1],
+                [120, 900, 1, 1], [120, 200, 0, 1]):
+        with pytest.raises(ValueError, match=r'img_info\[0\] must be '
+                           r'\(height, width, scale_x, scale_y\)'):
+            model(images, torch.tensor([row]))
+
+
+@pytest.mark.parametrize('fmt', ['pt2', 'onnx'])
+def test_a_damaged_model_file_is_named(exported, tmp_path, fmt):
+    runner = _runner_module()
+    good = open(exported[fmt], 'rb').read()
+    for name, data, match in (
+            ('empty', b'', 'is an empty file'),
+            ('cut', good[:len(good) // 3], 'cannot be read as a'),
+            ('text', b'not a model\n' * 10, 'cannot be read as a')):
+        path = tmp_path / f'{name}.{fmt}'
+        path.write_bytes(data)
+        with pytest.raises(ValueError) as info:
+            runner.ExportedRFCN(str(path))
+        assert str(info.value).startswith(f'{path}') or \
+            str(path) in str(info.value)
+        assert match in str(info.value)
+
+
+def test_an_export_shape_no_image_fits_is_refused_at_export(
+        checkpoint, tmp_path):
+    _, cfg, ckpt = checkpoint
+    out = tmp_path / 'small.pt2'
+    proc = run_tool_here('tools/export.py', cfg, ckpt, '--format', 'pt2',
+                         '--shape', '100', '120', '--out', str(out),
+                         cwd=ROOT)
+    assert proc.returncode == 1
+    assert ('--shape 100 120 is smaller than what the test pipeline resizes '
+            'images to') in proc.stderr, proc.stderr[-2000:]
+    assert not out.exists()
