@@ -363,6 +363,22 @@ def _find_latest_checkpoint(path: str):
     if osp.isfile(save_file):
         with open(save_file) as f:
             named = f.read().strip() or None
+    if named is not None and not osp.isabs(named):
+        named = osp.join(path, named)
+    if named is not None and osp.dirname(osp.abspath(named)) != osp.abspath(
+            path):
+        # a work dir copied or moved from elsewhere: its last_checkpoint
+        # still names the old folder's file, which may belong to another
+        # run by now; this folder's own copy is the one to resume
+        local = osp.join(path, osp.basename(named))
+        if osp.isfile(local):
+            from mmengine.logging import print_log
+            print_log(
+                f'{save_file} names {named}, outside this work dir; '
+                f'resuming from this work dir\'s {local}',
+                logger='current',
+                level=logging.WARNING)
+            return local
     if named is not None and osp.isfile(named):
         return named
     found = _complete_checkpoints(path)

@@ -151,6 +151,23 @@ def test_resume_falls_back_when_last_checkpoint_is_missing(tmp_path):
     assert compat._find_latest_checkpoint(str(tmp_path / 'none')) is None
 
 
+def test_resume_in_a_copied_work_dir_uses_its_own_checkpoint(tmp_path):
+    """A work dir copied from another: its last_checkpoint names the
+    original folder's file, which may have been overwritten by another run
+    since; the copy's own file of that name is resumed."""
+    from rfcn_mm import compat
+    old, new = tmp_path / 'old', tmp_path / 'new'
+    for folder in (old, new):
+        folder.mkdir()
+        torch.save({'meta': {'iter': 4}}, folder / 'iter_4.pth')
+    (new / 'last_checkpoint').write_text(str(old / 'iter_4.pth'))
+    assert compat._find_latest_checkpoint(str(new)) == str(new / 'iter_4.pth')
+    # a file only the other folder has is still found there
+    (new / 'last_checkpoint').write_text(str(old / 'iter_6.pth'))
+    torch.save({'meta': {'iter': 6}}, old / 'iter_6.pth')
+    assert compat._find_latest_checkpoint(str(new)) == str(old / 'iter_6.pth')
+
+
 def test_resume_in_an_empty_work_dir_says_it_starts_fresh(tmp_path):
     out = _finish(_train(tmp_path, '--resume', '--cfg-options',
                          'train_cfg.max_iters=2'))
