@@ -101,8 +101,8 @@ def test_runner_names_a_truncated_checkpoint(tmp_path):
     torch.save({'state_dict': _Net(4).state_dict()}, path)
     data = path.read_bytes()
     path.write_bytes(data[:len(data) // 2])
-    with pytest.raises(ValueError, match='iter_4.pth cannot be read as a '
-                       'checkpoint'):
+    with pytest.raises(ValueError, match=r'iter_4.pth is not a checkpoint: '
+                       r'it is a damaged zip archive \(a truncated'):
         runner_mod._load_checkpoint(str(path), map_location='cpu')
 
 

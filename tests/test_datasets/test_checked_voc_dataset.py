@@ -298,17 +298,17 @@ def test_an_image_the_resize_would_reduce_to_nothing_is_refused(voc):
 
 
 def test_keep_ratio_scales_are_found_in_wrapped_and_random_resizes():
-    from mmcv.transforms import Compose
+    from mmcv.transforms import Compose, RandomChoiceResize, RandomResize
+    from mmdet.datasets.transforms import Resize
 
     from rfcn_mm.datasets.annotation_checks import (keep_ratio_scales,
                                                     resized_short_side)
     pipeline = Compose([
-        dict(type='mmdet.Resize', scale=(1000, 600), keep_ratio=True),
-        dict(type='mmdet.RandomChoiceResize',
-             scales=[(1333, 480), (1333, 800)], keep_ratio=True),
-        dict(type='mmdet.RandomResize', scale=[(640, 320), (960, 480)],
-             keep_ratio=True),
-        dict(type='mmdet.Resize', scale=(50, 50), keep_ratio=False),
+        Resize(scale=(1000, 600), keep_ratio=True),
+        RandomChoiceResize(
+            scales=[(1333, 480), (1333, 800)], keep_ratio=True),
+        RandomResize(scale=[(640, 320), (960, 480)], keep_ratio=True),
+        Resize(scale=(50, 50), keep_ratio=False),
     ])
     assert keep_ratio_scales(pipeline) == [(1000, 600), (1333, 480),
                                            (1333, 800), (640, 320),
