@@ -107,16 +107,18 @@ def resume_problems(saved_cfg: Optional[Config], meta: dict, cfg: Config,
     return problems
 
 
-def read_checkpoint_meta(filename: str) -> dict:
+def read_checkpoint_meta(filename: str) -> Optional[dict]:
     """The ``meta`` of a checkpoint, without reading its tensors (memory
-    mapped where torch's zip format allows it)."""
+    mapped where torch's zip format allows it); None when it has none."""
     import torch
     try:
         ckpt = torch.load(
             filename, map_location='cpu', weights_only=True, mmap=True)
     except RuntimeError:  # not the zip format: mmap is not possible
         ckpt = torch.load(filename, map_location='cpu', weights_only=True)
-    return ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get('meta'), dict):
+        return None
+    return ckpt['meta']
 
 
 def check_resume(runner, filename: str) -> None:
@@ -128,7 +130,14 @@ def check_resume(runner, filename: str) -> None:
             with the way out: set the config back, or train anew from the
             checkpoint's weights with ``load_from`` (without ``--resume``).
     """
-    meta = read_checkpoint_meta(filename)
+    ckpt_meta = read_checkpoint_meta(filename)
+    if ckpt_meta is None:
+        raise ResumeMismatchError(
+            f'cannot resume from {filename}: it holds no training state '
+            '(no meta with the iteration, no optimizer), only weights; '
+            'start a new run from them with load_from=<checkpoint> without '
+            '--resume')
+    meta = ckpt_meta
     saved_cfg = None
     if isinstance(meta.get('cfg'), str):
         try:

@@ -99,15 +99,22 @@ def atomic_output(path: Union[str, os.PathLike]) -> Iterator[str]:
             fig.savefig(tmp)
     """
     path = os.fspath(path)
+    if osp.isdir(path):
+        raise IsADirectoryError(f'cannot write {path}: it is a folder '
+                                '(give a file name)')
     folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    remove_stale_temporaries(folder)
     base = osp.basename(path)
     ext = osp.splitext(base)[1]
-    fd, tmp = tempfile.mkstemp(
-        prefix=f'.{base}.{_host()}.{os.getpid()}.',
-        suffix=f'.tmp{ext}',
-        dir=folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        remove_stale_temporaries(folder)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f'.{base}.{_host()}.{os.getpid()}.',
+            suffix=f'.tmp{ext}',
+            dir=folder)
+    except OSError as e:
+        raise type(e)(e.errno, f'cannot write {path}: {e.strerror} (in '
+                      f'{folder})') from None
     os.close(fd)
     try:
         yield tmp

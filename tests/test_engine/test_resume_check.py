@@ -88,3 +88,15 @@ def test_problems_found_without_a_saved_config():
     assert "classes ('a', 'b'), the training dataset now has ('a', 'c')" in \
         problems[1]
     assert resume_problems(None, dict(iter=10), cfg) == []
+
+
+def test_a_file_of_weights_only_is_refused_for_resume(tmp_path):
+    import torch
+    work = tmp_path / 'work'
+    work.mkdir()
+    torch.save(dict(state_dict=dict(w=torch.ones(1))), work / 'iter_4.pth')
+    (work / 'last_checkpoint').write_text(str(work / 'iter_4.pth'))
+    proc = _train(work, '--resume')
+    assert proc.returncode == 1
+    assert 'it holds no training state' in proc.stderr, proc.stderr[-2000:]
+    assert "KeyError: 'meta'" not in proc.stderr

@@ -121,3 +121,25 @@ def test_only_this_hosts_dead_writers_temporaries_are_removed(tmp_path):
     mine_alive.write_bytes(b'')
     remove_stale_temporaries(str(tmp_path))
     assert other_host.exists() and unrelated.exists() and mine_alive.exists()
+
+
+def test_a_target_that_cannot_be_written_is_named(tmp_path):
+    folder = tmp_path / 'results.json'
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError,
+                       match=r'cannot write .*results.json: it is a folder'):
+        atomic_write(b'{}', folder)
+
+
+@pytest.mark.skipif(
+    os.geteuid() == 0, reason='root writes into read-only folders')
+def test_a_read_only_folder_is_named(tmp_path):
+    ro = tmp_path / 'ro'
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(PermissionError,
+                           match=r'cannot write .*ro/a.pt2: Permission'):
+            atomic_write(b'x', ro / 'a.pt2')
+    finally:
+        ro.chmod(0o700)
