@@ -8,6 +8,7 @@ least a pixel on its short side (a 5000x1 image would otherwise fail in
 OpenCV's resize when first loaded, mid-training). A box: inside its image
 and not empty, or clipped to it.
 """
+import functools
 import os.path as osp
 from typing import Iterable, List, Optional, Sequence, Tuple
 
@@ -144,3 +145,28 @@ def clip_box(box: Sequence[float], width: int,
     x1, x2 = min(max(x1, 0), width), min(max(x2, 0), width)
     y1, y2 = min(max(y1, 0), height), min(max(y2, 0), height)
     return [x1, y1, x2, y2], x2 > x1 and y2 > y1
+
+
+class CheckedDatasetMixin:
+    """What the checked datasets share: the pipeline's facts the image
+    check needs, found once per dataset rather than per image, and the
+    refusal of a dataset that ``filter_cfg`` leaves empty. Put it before
+    the mmdet dataset class in the bases."""
+
+    @functools.cached_property
+    def resize_scales(self) -> List[Tuple[int, int]]:
+        return keep_ratio_scales(self.pipeline)
+
+    @functools.cached_property
+    def ignores_orientation(self) -> bool:
+        return loads_ignoring_orientation(self.pipeline)
+
+    def filter_data(self) -> List[dict]:
+        data_list = super().filter_data()
+        if not data_list:
+            raise ValueError(
+                f'no image of {self.ann_file} is left after filter_cfg='
+                f'{self.filter_cfg} ({len(self.data_list)} listed; '
+                'filter_empty_gt drops images without boxes, min_size those '
+                'smaller than it)')
+        return data_list

@@ -11,15 +11,15 @@ from mmengine.fileio import get_local_path
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
-from .annotation_checks import (box_problem, check_image_file, clip_box,
-                                keep_ratio_scales, loads_ignoring_orientation)
+from .annotation_checks import (CheckedDatasetMixin, box_problem,
+                                check_image_file, clip_box)
 
 # lists at least this long show a progress bar while their images are checked
 PROGRESS_MIN_IMAGES = 1000
 
 
 @DATASETS.register_module()
-class CheckedCocoDataset(CocoDataset):
+class CheckedCocoDataset(CheckedDatasetMixin, CocoDataset):
     """mmdet's :class:`CocoDataset` that refuses bad annotations by name.
 
     mmdet's parser drops zero- and negative-size boxes and annotations of
@@ -256,22 +256,12 @@ class CheckedCocoDataset(CocoDataset):
             check_image_file(
                 data_info['img_path'], (img['width'], img['height']),
                 f'{self.ann_file} (image id {img["id"]})',
-                keep_ratio_scales(self.pipeline),
-                loads_ignoring_orientation(self.pipeline),
+                self.resize_scales,
+                self.ignores_orientation,
                 size_keys='"width" x "height"')
         if self._progress is not None:
             self._progress.update()
         return data_info
-
-    def filter_data(self) -> List[dict]:
-        data_list = super().filter_data()
-        if not data_list:
-            raise ValueError(
-                f'no image of {self.ann_file} is left after filter_cfg='
-                f'{self.filter_cfg} ({len(self.data_list)} listed; '
-                'filter_empty_gt drops images without boxes, min_size those '
-                'smaller than it)')
-        return data_list
 
     def prepare_data(self, idx: int) -> Any:
         try:

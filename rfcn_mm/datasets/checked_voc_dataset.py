@@ -10,15 +10,15 @@ from mmengine.fileio import list_from_file
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
-from .annotation_checks import (box_problem, check_image_file, clip_box,
-                                keep_ratio_scales, loads_ignoring_orientation)
+from .annotation_checks import (CheckedDatasetMixin, box_problem,
+                                check_image_file, clip_box)
 
 # lists at least this long show a progress bar while they are checked
 PROGRESS_MIN_IMAGES = 1000
 
 
 @DATASETS.register_module()
-class CheckedVOCDataset(VOCDataset):
+class CheckedVOCDataset(CheckedDatasetMixin, VOCDataset):
     """mmdet's :class:`VOCDataset` that refuses bad annotations by name.
 
     mmdet's parser stops with a bare XML error for a corrupt file, skips
@@ -95,16 +95,6 @@ class CheckedVOCDataset(VOCDataset):
                 level=logging.WARNING)
         return data_list
 
-    def filter_data(self) -> List[dict]:
-        data_list = super().filter_data()
-        if not data_list:
-            raise ValueError(
-                f'no image of {self.ann_file} is left after filter_cfg='
-                f'{self.filter_cfg} ({len(self.data_list)} listed; '
-                'filter_empty_gt drops images without boxes, min_size those '
-                'smaller than it)')
-        return data_list
-
     def prepare_data(self, idx: int) -> Any:
         try:
             return super().prepare_data(idx)
@@ -147,8 +137,8 @@ class CheckedVOCDataset(VOCDataset):
         check_image_file(
             data_info['img_path'], (data_info['width'], data_info['height']),
             xml_path,
-            keep_ratio_scales(self.pipeline),
-            loads_ignoring_orientation(self.pipeline),
+            self.resize_scales,
+            self.ignores_orientation,
             size_keys='<size> width x height')
 
     def _check_objects(self, root: ET.Element, xml_path: str) -> None:
