@@ -12,7 +12,6 @@ mmengine's Runner trains and mmdet's DetInferencer predicts from it.
 The tests that run setup.py share this file, so that one worker runs them
 one after the other (two builds in one build folder at once would race)."""
 import glob
-import importlib.util
 import os
 import os.path as osp
 import re
@@ -23,6 +22,7 @@ import sysconfig
 import zipfile
 
 import pytest
+from helpers.setup_script import setup_module
 
 pytestmark = pytest.mark.slow
 
@@ -32,14 +32,6 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 BUILD_TEMP = osp.join(
     ROOT, 'build',
     f'temp.{sysconfig.get_platform()}-{sys.implementation.cache_tag}')
-
-
-def _setup_module():
-    spec = importlib.util.spec_from_file_location('rfcn_mm_setup',
-                                                  osp.join(ROOT, 'setup.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _elf_section_names(path):
@@ -71,7 +63,7 @@ def test_every_kind_of_build_uses_the_checkouts_build_folder(tmp_path):
     from setuptools.dist import Distribution
 
     from torch.utils.cpp_extension import BuildExtension
-    build_ext = _setup_module().build_ext_in_one_folder(BuildExtension)
+    build_ext = setup_module().build_ext_in_one_folder(BuildExtension)
     # pip install -e . : setuptools' editable_wheel gives the build a fresh
     # temporary folder, which would mean a full compile on every install
     dist = Distribution(dict(name='rfcn_mm', ext_modules=[]))

@@ -20,7 +20,6 @@ so a run compiles only what changed since the last; ``RFCN_NVCC_CACHE=0``
 compiles everything. A fresh checkout compiles everything.
 """
 import hashlib
-import importlib.util
 import os
 import os.path as osp
 import shutil
@@ -30,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
+from helpers.setup_script import setup_module
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 COMMON = osp.join(ROOT, 'rfcn_mm', 'ops', 'csrc', 'common')
@@ -55,15 +55,7 @@ pytestmark = [
 ]
 
 
-def _setup_module():
-    spec = importlib.util.spec_from_file_location('rfcn_mm_setup',
-                                                  osp.join(ROOT, 'setup.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SPEC = _setup_module().extension_spec(with_cuda=True)
+SPEC = setup_module().extension_spec(with_cuda=True)
 TORCH_INCLUDE = osp.join(osp.dirname(torch.__file__), 'include')
 
 
