@@ -3,10 +3,10 @@ built; every fault (which mmdet's CocoDataset drops silently or fails on
 with a bare KeyError) is named with the file and the entry."""
 import copy
 import json
-import logging
 import os.path as osp
 
 import pytest
+from helpers.log_capture import logged_warnings
 from mmdet.registry import DATASETS
 from PIL import Image
 
@@ -159,21 +159,8 @@ def test_clip_and_skip_keep_going_and_count(coco):
     data['annotations'][0]['bbox'] = [70, 4, 5, 5]  # wholly outside
     data['categories'].append(dict(id=3, name='bird'))
     data['annotations'][2]['category_id'] = 3
-    from mmengine.logging import MMLogger
-    records = []
-
-    class Grab(logging.Handler):
-
-        def emit(self, record):
-            records.append(record.getMessage())
-
-    logger = MMLogger.get_current_instance()
-    handler = Grab(level=logging.WARNING)
-    logger.addHandler(handler)
-    try:
+    with logged_warnings() as records:
         ds = _build(coco, data, out_of_image='clip', unknown_class='skip')
-    finally:
-        logger.removeHandler(handler)
     first = ds.get_data_info(0)['instances']
     assert [i['bbox'] for i in first] == [[50.0, 5.0, 64.0, 45.0]]
     assert ds.get_data_info(1)['instances'] == []  # a bird: skipped

@@ -3,6 +3,7 @@ import os
 import os.path as osp
 
 import pytest
+from helpers.log_capture import logged_warnings
 from helpers.tool_runs import run_tool_here
 from mmdet.registry import DATASETS
 
@@ -186,10 +187,6 @@ def test_no_image_left_after_filtering_is_named(voc):
 
 
 def test_clipped_boxes_left_empty_are_counted_in_one_warning(voc):
-    import logging
-
-    from mmengine.logging import MMLogger
-
     for name in ('000002', '000003'):
         text = open(_xml(voc, name)).read()
         a = text.index('<xmin>') + len('<xmin>')
@@ -200,20 +197,8 @@ def test_clipped_boxes_left_empty_are_counted_in_one_warning(voc):
                 '<xmax>400' + text[b:])
         with open(_xml(voc, name), 'w') as f:
             f.write(text)
-    records = []
-
-    class Grab(logging.Handler):
-
-        def emit(self, record):
-            records.append(record.getMessage())
-
-    logger = MMLogger.get_current_instance()
-    handler = Grab(level=logging.WARNING)
-    logger.addHandler(handler)
-    try:
+    with logged_warnings() as records:
         ds = _build(voc, out_of_image='clip')
-    finally:
-        logger.removeHandler(handler)
     ignored = [
         inst for d in range(len(ds))
         for inst in ds.get_data_info(d)['instances'] if inst['ignore_flag']
