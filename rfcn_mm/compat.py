@@ -80,6 +80,12 @@ this one module, and ``import rfcn_mm`` applies it (idempotently):
     ``max_iters`` is below the checkpoint's iteration.
     :func:`patch_resume_checks` refuses each case by name
     (:mod:`rfcn_mm.engine.resume_check`).
+11. **Proposal recall under numpy 2.** mmdet's ``eval_recalls`` gathers
+    the per-image IoU matrices (of different shapes) with ``np.array``,
+    which numpy >= 1.24 refuses ("inhomogeneous shape"), so the recall of
+    any proposal set with two images of different box counts fails.
+    :func:`patch_recall_ragged_arrays` gives that module a ``np`` whose
+    ``array`` builds the object array older numpy built there.
 """
 import contextlib
 import functools
@@ -577,6 +583,36 @@ def patch_resume_checks() -> None:
     _APPLIED['resume_checks'] = True
 
 
+class _RaggedArrayNumpy:
+    """numpy, except that ``array`` of a list of arrays of different
+    shapes is a 1-d object array (numpy < 1.24's result) instead of an
+    error."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(np, name)
+
+    @staticmethod
+    def array(obj, *args, **kwargs):
+        if (not args and not kwargs and isinstance(obj, list) and obj
+                and all(isinstance(x, np.ndarray) for x in obj)
+                and len({x.shape for x in obj}) > 1):
+            out = np.empty(len(obj), dtype=object)
+            for i, x in enumerate(obj):
+                out[i] = x
+            return out
+        return np.array(obj, *args, **kwargs)
+
+
+def patch_recall_ragged_arrays() -> None:
+    """Let mmdet's ``eval_recalls`` run under numpy 2 (see the module
+    docstring)."""
+    if _APPLIED.get('recall'):
+        return
+    import mmdet.evaluation.functional.recall as recall_mod
+    recall_mod.np = _RaggedArrayNumpy()
+    _APPLIED['recall'] = True
+
+
 def register_config_scope() -> None:
     """Let mmengine resolve ``rfcn_mm::`` config bases (see the module
     docstring)."""
@@ -597,4 +633,5 @@ def apply_all() -> None:
     patch_atomic_checkpoints()
     patch_checkpoint_fit()
     patch_resume_checks()
+    patch_recall_ragged_arrays()
     register_config_scope()

@@ -55,7 +55,8 @@ class TinyRegressionDataset(Dataset):
 class StallHook(Hook):
     """After iteration $TINY_STALL_AT (1-based) writes the file
     $TINY_STALL_MARKER and sleeps, so that a test can kill the process at a
-    known point; with $TINY_STALL_RANK set, only that rank does. Does
+    known point; with $TINY_STALL_RANK set, only that rank does, with
+    $TINY_STALL_WORK_DIR set, only a run whose work dir ends with it. Does
     nothing when the variables are unset."""
 
     def after_train_iter(self,
@@ -65,6 +66,9 @@ class StallHook(Hook):
                          outputs=None):
         at = int(os.environ.get('TINY_STALL_AT', 0))
         self.marker = os.environ.get('TINY_STALL_MARKER', '')
+        folder = os.environ.get('TINY_STALL_WORK_DIR')
+        if folder and not runner.work_dir.rstrip('/').endswith(folder):
+            return
         rank = os.environ.get('TINY_STALL_RANK')
         if rank is not None:
             from mmengine.dist import get_rank

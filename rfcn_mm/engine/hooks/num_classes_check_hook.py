@@ -1,3 +1,4 @@
+from mmdet.models.dense_heads import RPNHead
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 
@@ -31,8 +32,10 @@ class NumClassesCheckHook(Hook):
         model = getattr(runner.model, 'module', runner.model)
         for name, module in model.named_modules():
             num = getattr(module, 'num_classes', None)
+            # an RPN's one class is "object" (mmdet's RPN detector keeps
+            # its RPNHead as bbox_head)
             if not isinstance(num, int) or 'rpn_head' in name or \
-                    num == len(classes):
+                    isinstance(module, RPNHead) or num == len(classes):
                 continue
             raise ValueError(
                 f'model.{name}.num_classes is {num} but {mode}_dataloader.'
