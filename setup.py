@@ -159,8 +159,8 @@ if __name__ == '__main__':
         },
         python_requires='>=3.8',
         install_requires=parse_requirements(),
-        # pip install rfcn_mm[deploy]: ONNX export (tools/export.py) and
-        # ONNX Runtime
+        # pip install rfcn_mm[deploy]: ONNX export
+        # (tools/deployment/export.py) and ONNX Runtime
         extras_require=dict(
             deploy=parse_requirements('requirements/deploy.txt'),
             # pip install rfcn_mm[tests]: pytest and pytest-xdist

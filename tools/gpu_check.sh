@@ -7,14 +7,16 @@
 #   build      compile rfcn_mm's CUDA kernels (FORCE_CUDA=1)
 #   tests      the CUDA-marked tests, then the whole suite
 #   sanitizer  compute-sanitizer memcheck and racecheck over the op kernels
-#   bench      tools/benchmark_ops.py and tools/benchmark_detector.py (the
+#   bench      tools/analysis_tools/benchmark_ops.py and tools/analysis_tools/benchmark_detector.py (the
 #              tables, the work table with the copies between host and GPU
 #              that only a GPU run has, and a torch.profiler breakdown of
 #              R-FCN's inference and training steps)
-#              and tools/benchmark_deploy.py (compiled and exported
+#              and tools/analysis_tools/benchmark_deploy.py (compiled and exported
 #              inference against the CUDA-graph fast mode)
-#   study      tools/k_study.py: R-101, k = 1, 3, 7 on the synthetic data;
-#              tools/deform_study.py: plain against Deformable R-FCN
+#   study      tools/analysis_tools/k_study.py: R-101, k = 1, 3, 7 on the synthetic data;
+#              tools/analysis_tools/deform_study.py: plain against Deformable R-FCN
+#   alternating  tools/analysis_tools/alternating_study.py: R-101, the 4-step alternating
+#              training against end-to-end training, mAP and wall time
 # Logs, tables and plots go to $OUT (default work_dirs/gpu_check); the exit
 # status is non-zero if any stage failed.
 set -uo pipefail
@@ -48,7 +50,7 @@ if not torch.cuda.is_available():
 print(f'gpu_check: torch {torch.__version__}, {torch.cuda.get_device_name()}')
 PY
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(build tests sanitizer bench study)
+[ ${#stages[@]} -eq 0 ] && stages=(build tests sanitizer bench study alternating)
 for stage in "${stages[@]}"; do
   case "$stage" in
     build)
@@ -114,32 +116,39 @@ except RuntimeError:
         echo "compute-sanitizer not found"; status=1
       fi ;;
     bench)
-      step bench_ops "$PY" tools/benchmark_ops.py --out "$OUT/bench_ops.md"
-      step bench_detector "$PY" tools/benchmark_detector.py \
+      step bench_ops "$PY" tools/analysis_tools/benchmark_ops.py --out "$OUT/bench_ops.md"
+      step bench_detector "$PY" tools/analysis_tools/benchmark_detector.py \
         --out "$OUT/bench_detector.md"
-      step work_detector "$PY" tools/benchmark_detector.py --work \
+      step work_detector "$PY" tools/analysis_tools/benchmark_detector.py --work \
         --out "$OUT/work_detector.md"
-      step profile_detector "$PY" tools/benchmark_detector.py \
+      step profile_detector "$PY" tools/analysis_tools/benchmark_detector.py \
         --profile "$OUT/profile_detector.md"
-      step bench_deploy "$PY" tools/benchmark_deploy.py --device cuda \
+      step bench_deploy "$PY" tools/analysis_tools/benchmark_deploy.py --device cuda \
         --out "$OUT/bench_deploy.md" ;;
     study)
       # checkpoints and data stay in work_dirs; the results go to $OUT
       # the three runs share the GPU, so that the study fits in one call
-      step k_study "$PY" tools/k_study.py --depth 101 --iters 1000 \
+      step k_study "$PY" tools/analysis_tools/k_study.py --depth 101 --iters 1000 \
         --val-interval 250 --batch-size 8 --workers 3 --parallel \
         --work-dir work_dirs/k_study_r101 --data-root work_dirs/synthetic_voc
       cp work_dirs/k_study_r101/k_study.* work_dirs/k_study_r101/k*.log \
         "$OUT"/ 2>/dev/null
       # plain against Deformable R-FCN (DCN conv5 needs bottleneck blocks)
-      step deform_study "$PY" tools/deform_study.py --depth 101 \
+      step deform_study "$PY" tools/analysis_tools/deform_study.py --depth 101 \
         --iters 1000 --val-interval 250 \
         --variants plain dcn-conv5 deform-pool deform \
         --work-dir work_dirs/deform_study_r101 \
         --data-root work_dirs/synthetic_voc
       cp work_dirs/deform_study_r101/deform_study.* "$OUT"/ 2>/dev/null ;;
+    alternating)
+      step alternating_study "$PY" tools/analysis_tools/alternating_study.py --depth 101 \
+        --iters 800 --work-dir work_dirs/alternating_study_r101 \
+        --data-root work_dirs/synthetic_voc
+      cp work_dirs/alternating_study_r101/alternating_study.* "$OUT"/ \
+        2>/dev/null ;;
     *)
-      echo "unknown stage '$stage' (build, tests, sanitizer, bench, study)"
+      echo "unknown stage '$stage' (build, tests, sanitizer, bench, study," \
+           "alternating)"
       exit 2 ;;
   esac
 done
@@ -147,7 +156,7 @@ done
 {
   echo "# GPU check, $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null)"
   for f in bench_ops.md bench_detector.md work_detector.md bench_deploy.md \
-      k_study.md deform_study.md; do
+      k_study.md deform_study.md alternating_study.md; do
     [ -f "$OUT/$f" ] && { echo; cat "$OUT/$f"; }
   done
   echo; echo "Stage logs:"; for f in "$OUT"/*.log; do

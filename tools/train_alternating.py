@@ -21,9 +21,7 @@ from mmengine.config import DictAction
 TOOLS = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, osp.dirname(TOOLS))
 import rfcn_mm  # noqa: E402
-from rfcn_mm.engine.alternating import (VARIANTS,  # noqa: E402
-                                        AlternatingStageError,
-                                        AlternatingTraining)
+import rfcn_mm.engine.alternating as alternating  # noqa: E402
 
 
 def parse_args():
@@ -39,7 +37,7 @@ def parse_args():
         'its latest checkpoint')
     parser.add_argument(
         '--variant',
-        choices=sorted(VARIANTS),
+        choices=sorted(alternating.VARIANTS),
         help='4-step (Faster R-CNN\'s, the paper\'s) or 5-stage '
         '(py-R-FCN\'s); default: the config\'s alternating_cfg.variant')
     parser.add_argument(
@@ -67,7 +65,7 @@ def main():
         raise ValueError(f'--gpus must be at least 1, got {args.gpus}')
     cfg = rfcn_mm.utils.load_config(args.config, args.cfg_options,
                                     args.work_dir)
-    workflow = AlternatingTraining(
+    workflow = alternating.AlternatingTraining(
         cfg,
         args.config,
         TOOLS,
@@ -80,7 +78,7 @@ def main():
                                     what='alternating training'):
         try:
             final = workflow.run(resume=args.resume)
-        except AlternatingStageError as e:
+        except alternating.AlternatingStageError as e:
             sys.exit(f'error: {e}\nFix the cause and run the same command '
                      'with --resume to continue from there.')
     ann_file = str(cfg.test_dataloader.dataset.get('ann_file', ''))

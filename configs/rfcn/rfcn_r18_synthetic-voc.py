@@ -94,3 +94,11 @@ default_hooks = dict(
     logger=dict(interval=20),
     checkpoint=dict(interval=max_iters, max_keep_ckpts=1))
 randomness = dict(seed=0)
+# tools/train_alternating.py: the paper's 4-step alternating training of
+# this model, 600 iterations in all as the end-to-end training above, an
+# RPN stage a third of an R-FCN stage as in py-R-FCN's schedules (and the
+# VOC alternating config)
+alternating_cfg = dict(
+    variant='4-step',
+    rpn=dict(max_iters=75, milestones=[56]),
+    rfcn=dict(max_iters=225, milestones=[168]))

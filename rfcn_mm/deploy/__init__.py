@@ -1,5 +1,6 @@
 """Deployment of FastRFCN's fixed-shape inference: torch.export programs
-(``.pt2``) and ONNX models in the standard opset (``tools/export.py``).
+(``.pt2``) and ONNX models in the standard opset
+(``tools/deployment/export.py``).
 The ONNX parts need the ``deploy`` extra (onnx, onnxruntime, onnxscript).
 """
 from .export import (example_inputs, export_program, preprocessing,

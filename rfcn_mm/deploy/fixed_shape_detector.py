@@ -1,5 +1,5 @@
 """FastRFCN's fixed-shape inference as a module of tensors only: what
-``tools/export.py`` exports."""
+``tools/deployment/export.py`` exports."""
 from typing import Tuple
 
 import torch

@@ -222,7 +222,8 @@ class FastRFCN(RFCN):
                                              rescale)
         dense = self.dense_forward if self.graph_runner is None \
             else self.graph_runner
-        # named ranges for torch.profiler (tools/benchmark_detector.py)
+        # named ranges for torch.profiler
+        # (tools/analysis_tools/benchmark_detector.py)
         with record_function('rfcn.dense'):
             rpn_cls, rpn_reg, maps = dense(batch_inputs)
         with record_function('rfcn.proposals'):

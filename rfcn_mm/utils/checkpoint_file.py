@@ -31,7 +31,8 @@ def _zip_kind(path: str) -> Optional[str]:
         return None
     if any(n.endswith('archive_format') or '/models/' in n
            or n.startswith('models/') for n in names):
-        return 'a torch.export program (.pt2, tools/export.py\'s output)'
+        return ('a torch.export program (.pt2, tools/deployment/export.py\'s '
+                'output)')
     return 'a zip archive that torch.save did not write'
 
 
@@ -51,7 +52,7 @@ def describe_non_checkpoint(path: str) -> Optional[str]:
         return 'an image'
     if head.startswith(b'\x08') and (b'pytorch' in head or b'onnx' in head
                                      or b'\x12' in head[:4]):
-        return 'an ONNX model (tools/export.py\'s output)'
+        return 'an ONNX model (tools/deployment/export.py\'s output)'
     try:
         text = head.decode('utf-8')
     except UnicodeDecodeError:

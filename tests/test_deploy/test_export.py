@@ -1,6 +1,6 @@
-"""tools/export.py and tools/deploy_runner.py: a checkpoint exported to a
-torch.export program and to ONNX, run without mmdet, against the eager
-fixed-shape inference (the oracle)."""
+"""tools/deployment/export.py and tools/deployment/deploy_runner.py: a
+checkpoint exported to a torch.export program and to ONNX, run without
+mmdet, against the eager fixed-shape inference (the oracle)."""
 import importlib.util
 import os.path as osp
 import subprocess
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SYNTHETIC = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r18_synthetic-voc.py')
 CLASSES = ('rectangle', 'ellipse', 'triangle', 'cross')
-RUNNER_PATH = osp.join(ROOT, 'tools', 'deploy_runner.py')
+RUNNER_PATH = osp.join(ROOT, 'tools', 'deployment', 'deploy_runner.py')
 
 
 @pytest.fixture(scope='module')
@@ -57,8 +57,8 @@ def exported(checkpoint):
         out = str(d / f'tiny.{fmt}')
         # in this process: the demo's test runs the tool in its own
         proc = run_tool_here(
-            'tools/export.py', cfg, ckpt, '--format', fmt, '--out', out,
-            cwd=ROOT)
+            'tools/deployment/export.py', cfg, ckpt, '--format', fmt,
+            '--out', out, cwd=ROOT)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert 'for inputs [1, 3, 256, 256]' in proc.stdout  # the pipeline
         files[fmt] = out
@@ -218,8 +218,8 @@ def test_a_failed_export_keeps_the_good_model_and_leaves_no_fragment(
     good = open(exported[fmt], 'rb').read()
     out.write_bytes(good)
     proc = subprocess.run(
-        [sys.executable, 'tools/export.py', cfg, ckpt, '--format', fmt,
-         '--out', str(out)],
+        [sys.executable, 'tools/deployment/export.py', cfg, ckpt,
+         '--format', fmt, '--out', str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -311,9 +311,9 @@ def test_an_export_shape_no_image_fits_is_refused_at_export(
         checkpoint, tmp_path):
     _, cfg, ckpt = checkpoint
     out = tmp_path / 'small.pt2'
-    proc = run_tool_here('tools/export.py', cfg, ckpt, '--format', 'pt2',
-                         '--shape', '100', '120', '--out', str(out),
-                         cwd=ROOT)
+    proc = run_tool_here('tools/deployment/export.py', cfg, ckpt,
+                         '--format', 'pt2', '--shape', '100', '120',
+                         '--out', str(out), cwd=ROOT)
     assert proc.returncode == 1
     assert ('--shape 100 120 is smaller than what the test pipeline resizes '
             'images to') in proc.stderr, proc.stderr[-2000:]

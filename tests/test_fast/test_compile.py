@@ -5,8 +5,8 @@ The suite compiles with the ``aot_eager`` backend: Dynamo must capture
 each function as one graph (the registered ops with their fake kernels and
 autograd), and AOTAutograd must trace forward and backward, which is what
 ``fullgraph`` asks of the ops. Inductor's code generation on top of that
-takes about a minute per function on 2 cores; ``tools/benchmark_detector.py
---compile`` times it."""
+takes about a minute per function on 2 cores;
+``tools/analysis_tools/benchmark_detector.py --compile`` times it."""
 import pytest
 import torch
 from helpers.fast_training import OHEM_NMS, RANDOM_ROIS, batch, build

@@ -19,9 +19,16 @@ SYNTHETIC = osp.join(CONFIGS, 'rfcn_r18_synthetic-voc.py')
 UNREACHABLE = 'http://127.0.0.1:9/resnet101-offline-test.pth'
 
 
+# the tools outside tools/ itself, mmdet's layout
+FOLDERS = {'export.py': 'deployment', 'vis_score_maps.py': 'analysis_tools'}
+
+
 def _tool(name, *args, cwd, env=None):
     return run_tool_here(
-        osp.join(ROOT, 'tools', name), *args, cwd=cwd, env=env)
+        osp.join(ROOT, 'tools', FOLDERS.get(name, ''), name),
+        *args,
+        cwd=cwd,
+        env=env)
 
 
 @pytest.fixture(scope='module')

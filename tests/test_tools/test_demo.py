@@ -1,9 +1,10 @@
 """The offline demo end to end, shortened: synthetic data, training,
 VOC mAP above a floor, drawn detections; then tools/test.py --eval mAP
---fast reproduces the demo's mAP from its checkpoint, tools/vis_score_maps.py
-draws the score maps, and the checkpoint exported to pt2 and ONNX gives the
-same detections and mAP as mmdet's test loop (tools/export.py,
-tools/eval_exported.py). tools/test.py without --fast reproduces a
+--fast reproduces the demo's mAP from its checkpoint,
+tools/analysis_tools/vis_score_maps.py draws the score maps, and the
+checkpoint exported to pt2 and ONNX gives the same detections and mAP as
+mmdet's test loop (tools/deployment/export.py,
+tools/deployment/eval_exported.py). tools/test.py without --fast reproduces a
 validation's metric in tests/test_tools/test_main_config.py."""
 import json
 import os.path as osp
@@ -59,9 +60,9 @@ def test_short_demo_trains_evaluates_and_draws(tmp_path):
     img = voc / 'JPEGImages' / f'{test_names.split()[0]}.jpg'
     maps = tmp_path / 'maps.png'
     _run(
-        osp.join('tools', 'vis_score_maps.py'), cfg, summary['checkpoint'],
-        str(img), '--roi', '10', '10', '120', '120', '--class-name', 'ellipse',
-        '--out', str(maps))
+        osp.join('tools', 'analysis_tools', 'vis_score_maps.py'), cfg,
+        summary['checkpoint'], str(img), '--roi', '10', '10', '120', '120',
+        '--class-name', 'ellipse', '--out', str(maps))
     assert maps.stat().st_size > 10000
 
     # deployment: both exported forms give the detections and mAP of
@@ -70,12 +71,13 @@ def test_short_demo_trains_evaluates_and_draws(tmp_path):
     for fmt in ('pt2', 'onnx'):
         forms[fmt] = str(tmp_path / f'demo.{fmt}')
         _run(
-            osp.join('tools', 'export.py'), cfg, summary['checkpoint'],
-            '--format', fmt, '--out', forms[fmt])
+            osp.join('tools', 'deployment', 'export.py'), cfg,
+            summary['checkpoint'], '--format', fmt, '--out', forms[fmt])
     report = tmp_path / 'exported.json'
     _run(
-        osp.join('tools', 'eval_exported.py'), cfg, summary['checkpoint'],
-        '--pt2', forms['pt2'], '--onnx', forms['onnx'], '--out', str(report))
+        osp.join('tools', 'deployment', 'eval_exported.py'), cfg,
+        summary['checkpoint'], '--pt2', forms['pt2'], '--onnx', forms['onnx'],
+        '--out', str(report))
     results = json.loads(report.read_text())
     eager_map = results['eager']['metrics']['pascal_voc/mAP']
     assert abs(eager_map - summary['mAP']) < 1e-3  # what the demo gave

@@ -1,6 +1,6 @@
-"""tools/k_study.py, shortened: two k values trained at once, two
-validations each; the curves it reports are the mAP that mmdet's VOCMetric
-logged."""
+"""tools/analysis_tools/k_study.py, shortened: two k values trained at
+once, two validations each; the curves it reports are the mAP that mmdet's
+VOCMetric logged."""
 import json
 import os.path as osp
 import subprocess
@@ -17,7 +17,8 @@ def test_k_study_writes_curves_table_and_plot(tmp_path):
     work = tmp_path / 'study'
     proc = subprocess.run([
         sys.executable,
-        osp.join('tools', 'k_study.py'), '--ks', '1', '3', '--iters', '4',
+        osp.join('tools', 'analysis_tools', 'k_study.py'), '--ks', '1', '3',
+        '--iters', '4',
         '--val-interval', '2', '--batch-size', '2', '--num-train', '8',
         '--num-test', '4', '--work-dir',
         str(work), '--data-root',

@@ -28,7 +28,7 @@ HELPERS = osp.join(ROOT, 'tests', 'helpers')
 TOOL = osp.join(ROOT, 'tools', 'train_alternating.py')
 SYNTHETIC = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r18_synthetic-voc.py')
 CONFIG = f"""
-_base_ = '{ROOT}/configs/rfcn/rfcn_r18_alt-4step_synthetic-voc.py'
+_base_ = '{ROOT}/configs/rfcn/rfcn_r18_synthetic-voc.py'
 custom_imports = dict(imports=['rfcn_mm', 'tiny_runner'],
                       allow_failed_imports=False)
 custom_hooks = [dict(type='NumClassesCheckHook'),

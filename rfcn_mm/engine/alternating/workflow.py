@@ -33,8 +33,8 @@ from .stage_checkpoints import merge_stage_checkpoints
 from .stage_proposals import (build_leaf_datasets, load_proposal_dump,
                               proposal_recall, split_proposals)
 from .stages import (VARIANTS, Stage, alternating_settings, dataset_leaves,
-                     num_max_proposals, proposal_dump_config,
-                     stage_settings, stage_train_config)
+                     num_max_proposals, proposal_dump_config, stage_settings,
+                     stage_train_config)
 
 STATE_FILE = 'alternating_state.json'
 FINAL_CHECKPOINT = 'final.pth'

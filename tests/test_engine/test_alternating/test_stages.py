@@ -11,8 +11,7 @@ from mmengine.registry import init_default_scope
 
 from rfcn_mm.engine.alternating import (VARIANTS, alternating_settings,
                                         dataset_leaves, proposal_dump_config,
-                                        proposal_pipeline,
-                                        stage_train_config)
+                                        proposal_pipeline, stage_train_config)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -195,7 +194,7 @@ def test_built_stage_models_freeze_what_the_stage_says():
     backbone has no trainable parameter and stays in eval mode; the RPN
     stage's head and the R-FCN stage's conv5 and head train."""
     init_default_scope('mmdet')
-    cfg = _cfg('rfcn_r18_alt-4step_synthetic-voc.py')
+    cfg = _cfg('rfcn_r18_synthetic-voc.py')
     rpn2 = MODELS.build(
         stage_train_config(cfg, _stage('rpn2'), '/w', None).model)
     rpn2.train()

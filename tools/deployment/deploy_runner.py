@@ -1,8 +1,8 @@
-"""Run an exported R-FCN (``tools/export.py``) with torch and rfcn_mm's
-compiled ops only: no mmdet, mmengine or mmcv import.
+"""Run an exported R-FCN (``tools/deployment/export.py``) with torch and
+rfcn_mm's compiled ops only: no mmdet, mmengine or mmcv import.
 
-    python tools/deploy_runner.py MODEL.{pt2,onnx} IMAGE [IMAGE ...] \
-        [--score-thr 0.3] [--out detections.json]
+    python tools/deployment/deploy_runner.py MODEL.{pt2,onnx} IMAGE \
+        [IMAGE ...] [--score-thr 0.3] [--out detections.json]
 
 A ``.pt2`` program runs in torch with the ``rfcn_mm::`` operators loaded
 from the installed package's compiled extension (found without importing
@@ -94,8 +94,9 @@ class ExportedRFCN:
             except Exception as e:
                 raise ValueError(
                     f'{path} cannot be read as a torch.export program '
-                    f'(truncated, or not written by tools/export.py?): '
-                    f'{type(e).__name__}: {e}') from None
+                    '(truncated, or not written by '
+                    f'tools/deployment/export.py?): {type(e).__name__}: {e}'
+                ) from None
             self.meta = self._meta(extra[META_FILE])
             self._module = program.module()
         elif path.endswith('.onnx'):
@@ -109,8 +110,8 @@ class ExportedRFCN:
             except Exception as e:
                 raise ValueError(
                     f'{path} cannot be read as an ONNX model (truncated, or '
-                    f'not written by tools/export.py?): {type(e).__name__}:'
-                    f' {e}') from None
+                    'not written by tools/deployment/export.py?): '
+                    f'{type(e).__name__}: {e}') from None
             props = {p.key: p.value for p in model.metadata_props}
             self.meta = self._meta(props.get(META_FILE, ''))
         else:
@@ -124,7 +125,7 @@ class ExportedRFCN:
         except (ValueError, KeyError, TypeError):
             raise ValueError(
                 f'{self.path} holds no rfcn_mm metadata ({META_FILE}): it '
-                'was not written by tools/export.py') from None
+                'was not written by tools/deployment/export.py') from None
         return meta
 
     def __call__(self, images: Tensor,

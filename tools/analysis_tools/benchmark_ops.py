@@ -1,6 +1,7 @@
 """Time rfcn_mm's ops against their baselines in the same run.
 
-    python tools/benchmark_ops.py [--device cuda] [--out bench_ops.md]
+    python tools/analysis_tools/benchmark_ops.py [--device cuda] \
+        [--out bench_ops.md]
 
 PS RoI pooling and align against torchvision's: a 38x63 map (600x1000 image
 at stride 16), k in {3, 7}, class maps for 21 and 81 classes plus 4k^2 box
@@ -21,7 +22,8 @@ import time
 
 import torch
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
 import rfcn_mm  # noqa: E402,F401
 from rfcn_mm.ops import (deform_ps_roi_pool, ps_roi_align,  # noqa: E402
                          ps_roi_pool, sorted_nms)

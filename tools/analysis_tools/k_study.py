@@ -3,7 +3,8 @@ k x k = 1 x 1, 3 x 3 and 7 x 7 bins on the synthetic VOC-layout data,
 validate every ``--val-interval`` iterations, and report VOC mAP against
 training wall time as a Markdown table and a plot.
 
-    python tools/k_study.py [--depth 18] [--ks 1 3 7] [--iters 600]
+    python tools/analysis_tools/k_study.py [--depth 18] [--ks 1 3 7] \
+        [--iters 600]
         [--val-interval 150] [--batch-size 4] [--work-dir work_dirs/k_study]
 
 Each k trains in its own process from the same seed and data (written first
@@ -20,14 +21,14 @@ import sys
 import textwrap
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 import rfcn_mm  # noqa: E402,F401
 from rfcn_mm.datasets import make_synthetic_voc  # noqa: E402
 from rfcn_mm.utils import atomic_output, atomic_write  # noqa: E402
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(ROOT, 'tools'))  # demo.py
 from demo import synthetic_cfg  # noqa: E402
 
 

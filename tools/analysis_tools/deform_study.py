@@ -2,13 +2,14 @@
 VOC-layout data: VOC mAP at IoU 0.5 and 0.7 (the paper's two columns)
 against training time, as a Markdown table and a plot.
 
-    python tools/deform_study.py [--depth 18] [--iters 600] \
+    python tools/analysis_tools/deform_study.py [--depth 18] [--iters 600] \
         [--val-interval 150] [--variants plain dcn-conv5 deform-pool deform]
 
 Variants (k = 7, OHEM, the demo's schedule): ``plain`` R-FCN;
 ``dcn-conv5``, deformable convolution in conv5; ``deform-pool``,
 deformable PS RoI pooling; ``deform``, both (Deformable R-FCN). Each trains
-in its own process from the same seed and data, as ``tools/k_study.py``.
+in its own process from the same seed and data, as
+``tools/analysis_tools/k_study.py``.
 """
 import argparse
 import json
@@ -18,9 +19,11 @@ import subprocess
 import sys
 import textwrap
 
-TOOLS = osp.dirname(osp.abspath(__file__))
+HERE = osp.dirname(osp.abspath(__file__))  # tools/analysis_tools
+TOOLS = osp.dirname(HERE)
 sys.path.insert(0, osp.dirname(TOOLS))
-sys.path.insert(0, TOOLS)
+sys.path.insert(0, TOOLS)  # demo.py
+sys.path.insert(0, HERE)  # k_study.py
 from demo import synthetic_cfg  # noqa: E402
 from k_study import register_curve_hook  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Time R-FCN's deployment forms against eager PyTorch, in one run.
 
-    python tools/benchmark_deploy.py [--models demo r101] [--reps 3] \
-        [--threads 2] [--demo-checkpoint FILE] [--out table.md]
+    python tools/analysis_tools/benchmark_deploy.py [--models demo r101] \
+        [--reps 3] [--threads 2] [--demo-checkpoint FILE] [--out table.md]
 
 For each model, ms/img of one image, batch 1:
 
@@ -11,7 +11,8 @@ For each model, ms/img of one image, batch 1:
   after ``optimize_for_inference(dtype='float32')``, what is exported;
 - ``torch.compile``: that function compiled by Inductor, fullgraph
   (compile time reported apart);
-- ``pt2``: the ``torch.export`` program (``tools/export.py --format pt2``);
+- ``pt2``: the ``torch.export`` program
+  (``tools/deployment/export.py --format pt2``);
 - ``ONNX Runtime``: the ONNX model (``--format onnx``), CPU provider, as
   many threads as torch;
 - for R-101 also mmdet's Faster R-CNN R-101-C4, eager.
@@ -32,16 +33,16 @@ import time
 
 import torch
 
-TOOLS = osp.dirname(osp.abspath(__file__))
-sys.path.insert(0, osp.dirname(TOOLS))
-sys.path.insert(0, TOOLS)
+HERE = osp.dirname(osp.abspath(__file__))  # tools/analysis_tools
+ROOT = osp.dirname(osp.dirname(HERE))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
 from benchmark_detector import batch, build  # noqa: E402
 from benchmark_detector import timeit as bench_timeit  # noqa: E402
 
 import rfcn_mm  # noqa: E402,F401
 from rfcn_mm.utils import atomic_write  # noqa: E402
 
-ROOT = osp.dirname(TOOLS)
 DEMO_CFG = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r18_synthetic-voc.py')
 
 

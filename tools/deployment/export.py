@@ -1,6 +1,6 @@
 """Export R-FCN's fixed-shape inference for deployment.
 
-    python tools/export.py CONFIG CHECKPOINT --format {pt2,onnx} \
+    python tools/deployment/export.py CONFIG CHECKPOINT --format {pt2,onnx} \
         [--shape H W] [--batch N] --out FILE
 
 The exported model takes a batch of preprocessed images of one shape and
@@ -10,7 +10,8 @@ returns padded detections (see ``rfcn_mm.deploy.FixedShapeDetector``):
     outputs  boxes (N, D, 4), scores (N, D), labels (N, D), num_dets (N,)
 
 ``pt2``: a ``torch.export`` program (``torch.export.load``), which
-``tools/deploy_runner.py`` runs with torch and rfcn_mm's compiled ops only.
+``tools/deployment/deploy_runner.py`` runs with torch and rfcn_mm's
+compiled ops only.
 ``onnx``: standard ONNX ops only (PS RoI pooling as summed-area-table
 lookups, NMS as ``NonMaxSuppression``), checked with ``onnx.checker``; runs
 in ONNX Runtime. Both are exported for one input shape (``--shape``; by
@@ -26,7 +27,8 @@ import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
 from mmengine.config import DictAction  # noqa: E402
 
 import rfcn_mm  # noqa: E402,F401

@@ -1,7 +1,7 @@
-"""Evaluate exported R-FCN models (``tools/export.py``) on a config's test
-set beside the eager model, in one run.
+"""Evaluate exported R-FCN models (``tools/deployment/export.py``) on a
+config's test set beside the eager model, in one run.
 
-    python tools/eval_exported.py CONFIG CHECKPOINT [--pt2 FILE] \
+    python tools/deployment/eval_exported.py CONFIG CHECKPOINT [--pt2 FILE] \
         [--onnx FILE] [--out results.json]
 
 Every test image goes through the config's test pipeline and data
@@ -20,9 +20,9 @@ import sys
 
 import torch
 
-TOOLS = osp.dirname(osp.abspath(__file__))
-sys.path.insert(0, osp.dirname(TOOLS))
-sys.path.insert(0, TOOLS)
+HERE = osp.dirname(osp.abspath(__file__))  # tools/deployment
+sys.path.insert(0, osp.dirname(osp.dirname(HERE)))
+sys.path.insert(0, HERE)  # deploy_runner.py
 from deploy_runner import ExportedRFCN  # noqa: E402
 
 import rfcn_mm  # noqa: E402,F401

@@ -1,6 +1,7 @@
 """Time R-FCN against mmdet's Faster R-CNN R-101-C4 in the same run.
 
-    python tools/benchmark_detector.py [--device cuda] [--out bench.md]
+    python tools/analysis_tools/benchmark_detector.py [--device cuda] \
+        [--out bench.md]
 
 Inference: ms/img at 600x1000, batch 1, random weights, 300 RoIs, for
 R-FCN R-101 k=7 and mmdet's ``faster-rcnn_r50-caffe-c4`` config at depth
@@ -31,7 +32,7 @@ from contextlib import nullcontext
 
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 import rfcn_mm  # noqa: E402,F401
 from rfcn_mm.utils import atomic_write  # noqa: E402

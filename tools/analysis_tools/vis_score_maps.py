@@ -1,7 +1,7 @@
 """Draw a trained R-FCN's position-sensitive score maps for an image and an
 RoI, like the paper's Figures 3 and 4.
 
-    python tools/vis_score_maps.py CONFIG CHECKPOINT IMAGE \
+    python tools/analysis_tools/vis_score_maps.py CONFIG CHECKPOINT IMAGE \
         [--roi X1 Y1 X2 Y2] [--class-name NAME] [--out maps.png]
 
 Without --roi the top-scoring detection is used (and its class).
@@ -12,7 +12,8 @@ import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
 import rfcn_mm  # noqa: E402,F401
 
 
