@@ -26,8 +26,12 @@ def _bin_edges(start: Tensor, bin_size: Tensor, bins: int, size: int) -> tuple:
     return lo, hi
 
 
-def ps_roi_pool_by_summed_area(input: Tensor, rois: Tensor, pooled_h: int,
-                               pooled_w: int, spatial_scale: float) -> Tensor:
+def ps_roi_pool_by_summed_area(input: Tensor,
+                               rois: Tensor,
+                               pooled_h: int,
+                               pooled_w: int,
+                               spatial_scale: float,
+                               legacy: bool = False) -> Tensor:
     """:func:`rfcn_mm.ops.ps_roi_pool` (same arguments, the op's defaults
     for the rest) written with summed-area-table lookups.
 
@@ -37,6 +41,8 @@ def ps_roi_pool_by_summed_area(input: Tensor, rois: Tensor, pooled_h: int,
             dtype of ``input``.
         pooled_h, pooled_w (int): The bin grid.
         spatial_scale (float): Image to map scale.
+        legacy (bool): The reference's RoI coordinates (rounded corners,
+            inclusive end, at least 0.1 map pixels).
 
     Returns:
         Tensor: (R, C, kh, kw), 0 for RoIs with a batch index outside the
@@ -53,9 +59,16 @@ def ps_roi_pool_by_summed_area(input: Tensor, rois: Tensor, pooled_h: int,
     b = r[:, 0]
     valid = finite & (b >= 0) & (b < n)
     b = b.clamp(0, n - 1).long()
-    start_w, start_h = r[:, 1] * scale, r[:, 2] * scale
-    roi_w = (r[:, 3] * scale - start_w).clamp(min=0)
-    roi_h = (r[:, 4] * scale - start_h).clamp(min=0)
+    if legacy:
+        # C's round (half away from zero); torch.round is half to even
+        c = torch.sign(r[:, 1:]) * torch.floor(r[:, 1:].abs() + 0.5)
+        start_w, start_h = c[:, 0] * scale, c[:, 1] * scale
+        roi_w = ((c[:, 2] + 1) * scale - start_w).clamp(min=0.1)
+        roi_h = ((c[:, 3] + 1) * scale - start_h).clamp(min=0.1)
+    else:
+        start_w, start_h = r[:, 1] * scale, r[:, 2] * scale
+        roi_w = (r[:, 3] * scale - start_w).clamp(min=0)
+        roi_h = (r[:, 4] * scale - start_h).clamp(min=0)
     hs, he = _bin_edges(start_h, roi_h / pooled_h, pooled_h, height)
     ws, we = _bin_edges(start_w, roi_w / pooled_w, pooled_w, width)
     # summed-area table with a zero first row and column: (N, C', H+1, W+1)

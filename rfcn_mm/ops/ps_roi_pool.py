@@ -14,8 +14,12 @@ from ._ext_loader import (check_grad_args, check_op_args, check_rois,
 # autograd.
 
 
-def _ps_roi_pool_fake(input: Tensor, rois: Tensor, pooled_h: int,
-                      pooled_w: int, spatial_scale: float) -> Tensor:
+def _ps_roi_pool_fake(input: Tensor,
+                      rois: Tensor,
+                      pooled_h: int,
+                      pooled_w: int,
+                      spatial_scale: float,
+                      legacy: bool = False) -> Tensor:
     check_op_args(input, rois, (pooled_h, pooled_w), spatial_scale,
                   'ps_roi_pool')
     return input.new_empty(
@@ -26,23 +30,24 @@ def _ps_roi_pool_fake(input: Tensor, rois: Tensor, pooled_h: int,
 def _ps_roi_pool_backward_fake(grad_output: Tensor, rois: Tensor, batch: int,
                                channels: int, height: int, width: int,
                                pooled_h: int, pooled_w: int,
-                               spatial_scale: float) -> Tensor:
+                               spatial_scale: float,
+                               legacy: bool = False) -> Tensor:
     check_grad_args(grad_output, rois, channels, (pooled_h, pooled_w),
                     'ps_roi_pool')
     return grad_output.new_empty((batch, channels, height, width))
 
 
 def _setup_context(ctx, inputs: tuple, output: Tensor) -> None:
-    input, rois, pooled_h, pooled_w, spatial_scale = inputs
+    input, rois, pooled_h, pooled_w, spatial_scale, legacy = inputs
     ctx.save_for_backward(rois)
-    ctx.args = (*input.shape, pooled_h, pooled_w, spatial_scale)
+    ctx.args = (*input.shape, pooled_h, pooled_w, spatial_scale, legacy)
 
 
 def _backward(ctx, grad_output: Tensor) -> tuple:
     rois, = ctx.saved_tensors
     grad_input = torch.ops.rfcn_mm._ps_roi_pool_backward(
         grad_output.contiguous(), rois, *ctx.args)
-    return grad_input, None, None, None, None
+    return grad_input, None, None, None, None, None
 
 
 if get_ext(required=False) is not None:
@@ -57,7 +62,8 @@ def ps_roi_pool(input: Tensor,
                 rois: Tensor,
                 output_size: Union[int, Tuple[int, int]],
                 spatial_scale: float = 1.0,
-                check_batch_idx: bool = True) -> Tensor:
+                check_batch_idx: bool = True,
+                legacy: bool = False) -> Tensor:
     """Position-sensitive RoI pooling (R-FCN, Dai et al. 2016, Eq. 1).
 
     Bin (i, j) of an RoI averages only the score map assigned to that bin,
@@ -74,6 +80,12 @@ def ps_roi_pool(input: Tensor,
             not in ``input`` or a non-finite coordinate (one host
             synchronisation on CUDA). Turn it off where RoIs are valid by
             construction; such RoIs then give 0. Defaults to True.
+        legacy (bool): The RoI coordinates of the reference's PSROIPooling
+            (caffe-rfcn, py-R-FCN, MXNet), for models trained with it:
+            corners rounded to whole image pixels (half away from zero),
+            x2/y2 inclusive (``end = (round(x2) + 1) * spatial_scale``), and
+            an RoI at least 0.1 map pixels on a side; bins as below.
+            Defaults to False.
 
     Returns:
         Tensor: Pooled scores of shape (R, C, kh, kw).
@@ -101,7 +113,7 @@ def ps_roi_pool(input: Tensor,
     if check_batch_idx:
         check_rois(rois, input.size(0), 'ps_roi_pool')
     return torch.ops.rfcn_mm.ps_roi_pool(input, rois, *output_size,
-                                         spatial_scale)
+                                         spatial_scale, bool(legacy))
 
 
 class PSRoIPool(nn.Module):
@@ -112,23 +124,28 @@ class PSRoIPool(nn.Module):
         spatial_scale (float): Scale from image to feature coordinates.
             Defaults to 1.0.
         check_batch_idx (bool): See :func:`ps_roi_pool`. Defaults to True.
+        legacy (bool): The reference's RoI coordinates (see
+            :func:`ps_roi_pool`). Defaults to False.
     """
 
     def __init__(self,
                  output_size: Union[int, Tuple[int, int]],
                  spatial_scale: float = 1.0,
-                 check_batch_idx: bool = True):
+                 check_batch_idx: bool = True,
+                 legacy: bool = False):
         super().__init__()
         self.output_size = normalize_output_size(output_size)
         self.spatial_scale = scalar_arg(spatial_scale, 'spatial_scale',
                                         float, 'PSRoIPool')
         self.check_batch_idx = bool(check_batch_idx)
+        self.legacy = bool(legacy)
         check_scalar_args(self.output_size, self.spatial_scale)
 
     def forward(self, input: Tensor, rois: Tensor) -> Tensor:
         return ps_roi_pool(input, rois, self.output_size, self.spatial_scale,
-                           self.check_batch_idx)
+                           self.check_batch_idx, self.legacy)
 
     def __repr__(self) -> str:
+        legacy = ', legacy=True' if self.legacy else ''
         return (f'{self.__class__.__name__}(output_size={self.output_size}, '
-                f'spatial_scale={self.spatial_scale})')
+                f'spatial_scale={self.spatial_scale}{legacy})')

@@ -26,9 +26,11 @@ def _bin_range(start: Tensor, bin_size: Tensor, idx: int,
     return min(max(s, 0), size), min(max(e, 0), size)
 
 
-def ps_roi_pool_reference(input: Tensor, rois: Tensor,
+def ps_roi_pool_reference(input: Tensor,
+                          rois: Tensor,
                           output_size: Union[int, Tuple[int, int]],
-                          spatial_scale: float = 1.0) -> Tensor:
+                          spatial_scale: float = 1.0,
+                          legacy: bool = False) -> Tensor:
     """Reference of :func:`rfcn_mm.ops.ps_roi_pool` (same arguments)."""
     ph, pw = _pair(output_size)
     n, channels, height, width = input.shape
@@ -43,9 +45,17 @@ def ps_roi_pool_reference(input: Tensor, rois: Tensor,
         if not 0 <= b < n:
             out.append(x.new_zeros(cout, ph, pw))
             continue
-        x1, y1 = roi[1] * scale, roi[2] * scale
-        roi_w = torch.clamp(roi[3] * scale - x1, min=0)
-        roi_h = torch.clamp(roi[4] * scale - y1, min=0)
+        if legacy:  # rounded corners, inclusive end, at least 0.1
+            x1 = _round_half_away(roi[1]) * scale
+            y1 = _round_half_away(roi[2]) * scale
+            roi_w = torch.clamp(
+                (_round_half_away(roi[3]) + 1) * scale - x1, min=0.1)
+            roi_h = torch.clamp(
+                (_round_half_away(roi[4]) + 1) * scale - y1, min=0.1)
+        else:
+            x1, y1 = roi[1] * scale, roi[2] * scale
+            roi_w = torch.clamp(roi[3] * scale - x1, min=0)
+            roi_h = torch.clamp(roi[4] * scale - y1, min=0)
         bin_w, bin_h = roi_w / pw, roi_h / ph
         bins = []
         for i in range(ph):

@@ -1,8 +1,9 @@
 """The CUDA kernels of PS RoI pooling and align, run on the host (see
 ``host_cuda``), against the CPU ops: every kernel on every path its
 launcher can take, in float32 and float64, on RoIs of every kind
-(``roi_cases.make_rois``). ``test_ps_roi_common.py`` checks the real
-kernels on a GPU."""
+(``roi_cases.make_rois``), pooling in both coordinate modes (``aligned``
+False stands for its ``legacy=True``). ``test_ps_roi_common.py`` checks the
+real kernels on a GPU."""
 import struct
 
 import host_cuda
@@ -29,8 +30,9 @@ def host_kernels(tmp_path_factory):
 
 
 def cpu_op(op, aligned, sampling_ratio=2, check=True):
-    if op == 'pool':  # pooling has no `aligned`
-        return lambda x, rois: ps_roi_pool(x, rois, K, SCALE, check)
+    if op == 'pool':  # pooling: aligned=False stands for legacy=True
+        return lambda x, rois: ps_roi_pool(x, rois, K, SCALE, check,
+                                           not aligned)
     return lambda x, rois: ps_roi_align(x, rois, K, SCALE, sampling_ratio,
                                         aligned, check)
 
@@ -86,7 +88,7 @@ def expected(op,
 @pytest.mark.parametrize(
     'op,backward,plane,aligned',
     [(op, backward, plane, aligned) for op, backward, plane in PATHS
-     for aligned in ((True, False) if op == 'align' else (True, ))])
+     for aligned in (True, False)])
 @pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
 @pytest.mark.parametrize('num', [30, 600])  # RoIs per thread: < 1, > 1
 def test_cuda_kernels_on_host_match_cpu(host_kernels, op, backward, plane,
@@ -132,8 +134,9 @@ def bad_rois(dtype):
 
 @pytest.mark.parametrize(
     'op,backward,plane,aligned,sampling_ratio',
-    [(op, backward, plane, True, ratio) for op, backward, plane in PATHS
-     for ratio in ((2, 0) if op == 'align' else (2, ))])
+    [(op, backward, plane, aligned, ratio) for op, backward, plane in PATHS
+     for aligned, ratio in (((True, 2), (True, 0)) if op == 'align' else
+                            ((True, 2), (False, 2)))])
 @pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
 def test_cuda_kernels_on_host_survive_bad_rois(sanitized_kernels, op,
                                                backward, plane, aligned,

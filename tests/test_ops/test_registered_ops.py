@@ -27,6 +27,9 @@ def test_opcheck_ps_roi_pool(device, dtype, k):
     opcheck(torch.ops.rfcn_mm.ps_roi_pool.default, (x, rois, k, k, 0.5))
     opcheck(torch.ops.rfcn_mm.ps_roi_pool.default,
             (x, rois[:0], k, k, 0.5))  # no RoI
+    # the reference's coordinates
+    opcheck(torch.ops.rfcn_mm.ps_roi_pool.default,
+            (x, rois, k, k, 0.5, True))
 
 
 @pytest.mark.parametrize('device', DEVICES)

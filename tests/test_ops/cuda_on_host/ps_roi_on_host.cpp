@@ -3,7 +3,8 @@
 // rfcn_mm/ops/csrc/pytorch/cuda/ launch them, on the path asked for.
 // stdin: cases, each int32 op (0 pool, 1 align), backward, plane, float64,
 // batch, channels, height, width, pooled_h, pooled_w, num_rois,
-// sampling_ratio, aligned; float64 spatial_scale; then in the case's
+// sampling_ratio, aligned (pooling: 0 = legacy coordinates); float64
+// spatial_scale; then in the case's
 // dtype the input (forward) or output gradient (backward) and the
 // (num_rois, 5) RoIs. stdout: each case's output or input gradient.
 #include <cstdint>
@@ -36,6 +37,7 @@ static int run(const Case& c) {
   std::vector<T> x(c.backward ? out_size : in_size), rois(c.num_rois * 5);
   if (!read(x.data(), x.size()) || !read(rois.data(), rois.size())) return 2;
   const T scale = static_cast<T>(c.spatial_scale);
+  const bool legacy = c.aligned == 0;  // pooling's coordinate mode
   const int threads = rfcn::kThreadsPerBlock;
   std::vector<T> y(c.backward ? in_size : out_size);
   const int64_t n = out_size;
@@ -46,13 +48,13 @@ static int run(const Case& c) {
     launch(grid1(int64_t(c.batch) * c.channels), threads, [&] {
       ps_roi_pool_forward_plane_cuda_kernel<T, T>(
           x.data(), rois.data(), y.data(), c.batch, c.num_rois, cout,
-          c.height, c.width, c.pooled_h, c.pooled_w, scale);
+          c.height, c.width, c.pooled_h, c.pooled_w, scale, legacy);
     });
   } else if (c.op == 0 && !c.backward) {
     launch(grid1(rfcn::num_blocks(n)), threads, [&] {
       ps_roi_pool_forward_cuda_kernel<T, T>(
           n, x.data(), rois.data(), y.data(), c.batch, cout, c.height,
-          c.width, c.pooled_h, c.pooled_w, scale);
+          c.width, c.pooled_h, c.pooled_w, scale, legacy);
     });
   } else if (c.op == 0 && c.plane) {
     const size_t smem =
@@ -61,7 +63,7 @@ static int run(const Case& c) {
     launch(grid1(int64_t(c.batch) * c.channels), threads, [&] {
       ps_roi_pool_backward_plane_cuda_kernel<T, T>(
           x.data(), rois.data(), y.data(), c.num_rois, cout, c.height,
-          c.width, c.pooled_h, c.pooled_w, scale);
+          c.width, c.pooled_h, c.pooled_w, scale, legacy);
     });
   } else if (c.op == 0) {
     // difference array with an extra row and column, then two cumsums
@@ -70,7 +72,7 @@ static int run(const Case& c) {
     launch(grid1(rfcn::num_blocks(n)), threads, [&] {
       ps_roi_pool_backward_cuda_kernel<T, T>(
           n, x.data(), rois.data(), diff.data(), c.batch, cout, c.height,
-          c.width, c.pooled_h, c.pooled_w, scale);
+          c.width, c.pooled_h, c.pooled_w, scale, legacy);
     });
     for (int64_t p = 0; p < int64_t(c.batch) * c.channels; ++p) {
       T* d = diff.data() + p * dh * dw;

@@ -52,7 +52,11 @@ RFCN_HOST_DEVICE void ps_pool_bin_range(T roi_start, T bin_size, int idx,
 
 // Geometry of one RoI for PS RoI pooling, from its (batch, x1, y1, x2, y2)
 // row converted to the accumulation type: corner and bin size in feature-map
-// coordinates (no minimum RoI size: a zero-size RoI has empty bins).
+// coordinates. By default the corners are continuous and x2/y2 exclusive
+// (mmdet 3), with no minimum RoI size: a zero-size RoI has empty bins. In
+// legacy mode they are those of the reference's PSROIPooling (caffe-rfcn,
+// MXNet): corners rounded to whole image pixels (half away from zero), the
+// end pixel included (+1), and the RoI at least 0.1 map pixels on a side.
 template <typename T>
 struct PoolRoI {
   T start_h, start_w, bin_h, bin_w;
@@ -60,14 +64,27 @@ struct PoolRoI {
 
 template <typename T>
 RFCN_HOST_DEVICE PoolRoI<T> pool_roi_geometry(const T* roi, T spatial_scale,
-                                              int pooled_h, int pooled_w) {
+                                              int pooled_h, int pooled_w,
+                                              bool legacy = false) {
   PoolRoI<T> g;
-  g.start_w = roi[1] * spatial_scale;
-  g.start_h = roi[2] * spatial_scale;
-  T roi_w = roi[3] * spatial_scale - g.start_w;
-  T roi_h = roi[4] * spatial_scale - g.start_h;
-  roi_w = roi_w > static_cast<T>(0) ? roi_w : static_cast<T>(0);
-  roi_h = roi_h > static_cast<T>(0) ? roi_h : static_cast<T>(0);
+  T roi_w, roi_h;
+  if (legacy) {
+    const T one = static_cast<T>(1);
+    const T min_size = static_cast<T>(0.1);
+    g.start_w = round(roi[1]) * spatial_scale;
+    g.start_h = round(roi[2]) * spatial_scale;
+    roi_w = (round(roi[3]) + one) * spatial_scale - g.start_w;
+    roi_h = (round(roi[4]) + one) * spatial_scale - g.start_h;
+    roi_w = roi_w > min_size ? roi_w : min_size;
+    roi_h = roi_h > min_size ? roi_h : min_size;
+  } else {
+    g.start_w = roi[1] * spatial_scale;
+    g.start_h = roi[2] * spatial_scale;
+    roi_w = roi[3] * spatial_scale - g.start_w;
+    roi_h = roi[4] * spatial_scale - g.start_h;
+    roi_w = roi_w > static_cast<T>(0) ? roi_w : static_cast<T>(0);
+    roi_h = roi_h > static_cast<T>(0) ? roi_h : static_cast<T>(0);
+  }
   g.bin_w = roi_w / static_cast<T>(pooled_w);
   g.bin_h = roi_h / static_cast<T>(pooled_h);
   return g;

@@ -8,21 +8,25 @@
 
 at::Tensor ps_roi_pool_forward_cpu(const at::Tensor& input,
                                    const at::Tensor& rois, int64_t pooled_h,
-                                   int64_t pooled_w, double spatial_scale);
+                                   int64_t pooled_w, double spatial_scale,
+                                   bool legacy);
 at::Tensor ps_roi_pool_backward_cpu(const at::Tensor& grad_output,
                                     const at::Tensor& rois, int64_t batch,
                                     int64_t channels, int64_t height,
                                     int64_t width, int64_t pooled_h,
-                                    int64_t pooled_w, double spatial_scale);
+                                    int64_t pooled_w, double spatial_scale,
+                                    bool legacy);
 #ifdef RFCN_WITH_CUDA
 at::Tensor ps_roi_pool_forward_cuda(const at::Tensor& input,
                                     const at::Tensor& rois, int64_t pooled_h,
-                                    int64_t pooled_w, double spatial_scale);
+                                    int64_t pooled_w, double spatial_scale,
+                                    bool legacy);
 at::Tensor ps_roi_pool_backward_cuda(const at::Tensor& grad_output,
                                      const at::Tensor& rois, int64_t batch,
                                      int64_t channels, int64_t height,
                                      int64_t width, int64_t pooled_h,
-                                     int64_t pooled_w, double spatial_scale);
+                                     int64_t pooled_w, double spatial_scale,
+                                     bool legacy);
 #endif
 
 // The messages are those of rfcn_mm/ops/_ext_loader.py (check_op_args),
@@ -79,11 +83,11 @@ namespace {
 template <decltype(ps_roi_pool_forward_cpu)* kernel>
 at::Tensor ps_roi_pool_forward(const at::Tensor& input, const at::Tensor& rois,
                                int64_t pooled_h, int64_t pooled_w,
-                               double spatial_scale) {
+                               double spatial_scale, bool legacy) {
   check_ps_roi_args(input, rois, pooled_h, pooled_w, spatial_scale,
                     "ps_roi_pool");
   check_ps_roi_channels(input, pooled_h, pooled_w, "ps_roi_pool");
-  return kernel(input, rois, pooled_h, pooled_w, spatial_scale);
+  return kernel(input, rois, pooled_h, pooled_w, spatial_scale, legacy);
 }
 
 template <decltype(ps_roi_pool_backward_cpu)* kernel>
@@ -91,11 +95,12 @@ at::Tensor ps_roi_pool_backward(const at::Tensor& grad_output,
                                 const at::Tensor& rois, int64_t batch,
                                 int64_t channels, int64_t height,
                                 int64_t width, int64_t pooled_h,
-                                int64_t pooled_w, double spatial_scale) {
+                                int64_t pooled_w, double spatial_scale,
+                                bool legacy) {
   check_ps_roi_grad(grad_output, rois, channels, pooled_h, pooled_w,
                     "ps_roi_pool");
   return kernel(grad_output, rois, batch, channels, height, width, pooled_h,
-                pooled_w, spatial_scale);
+                pooled_w, spatial_scale, legacy);
 }
 
 }  // namespace
@@ -103,11 +108,11 @@ at::Tensor ps_roi_pool_backward(const at::Tensor& grad_output,
 TORCH_LIBRARY_FRAGMENT(rfcn_mm, m) {
   m.def(
       "ps_roi_pool(Tensor input, Tensor rois, int pooled_h, int pooled_w, "
-      "float spatial_scale) -> Tensor");
+      "float spatial_scale, bool legacy=False) -> Tensor");
   m.def(
       "_ps_roi_pool_backward(Tensor grad_output, Tensor rois, int batch, "
       "int channels, int height, int width, int pooled_h, int pooled_w, "
-      "float spatial_scale) -> Tensor");
+      "float spatial_scale, bool legacy=False) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(rfcn_mm, CPU, m) {

@@ -37,9 +37,9 @@ __device__ __forceinline__ bool pool_bin_grad(const acc_t* roi,
                                               int i, int j, int height,
                                               int width, acc_t grad, int* hs,
                                               int* he, int* ws, int* we,
-                                              acc_t* v) {
+                                              acc_t* v, bool legacy) {
   const auto g = pool_roi_geometry<acc_t>(roi, spatial_scale, pooled_h,
-                                          pooled_w);
+                                          pooled_w, legacy);
   const int area = pool_bin_rect(g, i, j, height, width, hs, he, ws, we);
   if (area <= 0) return false;
   *v = grad / static_cast<acc_t>(area);
@@ -54,7 +54,7 @@ __global__ void ps_roi_pool_forward_cuda_kernel(
     const scalar_t* __restrict__ rois, scalar_t* __restrict__ output,
     const int batch, const int channels_out, const int height,
     const int width, const int pooled_h, const int pooled_w,
-    const acc_t spatial_scale) {
+    const acc_t spatial_scale, const bool legacy) {
   for (int64_t index = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
        index < nthreads; index += (int64_t)blockDim.x * gridDim.x) {
     const int j = index % pooled_w;
@@ -69,7 +69,8 @@ __global__ void ps_roi_pool_forward_cuda_kernel(
       continue;
     }
     const auto g =
-        rfcn::pool_roi_geometry<acc_t>(roi, spatial_scale, pooled_h, pooled_w);
+        rfcn::pool_roi_geometry<acc_t>(roi, spatial_scale, pooled_h, pooled_w,
+                                       legacy);
     int hs, he, ws, we;
     const int area =
         rfcn::pool_bin_rect(g, i, j, height, width, &hs, &he, &ws, &we);
@@ -101,7 +102,8 @@ __global__ void ps_roi_pool_forward_plane_cuda_kernel(
     const scalar_t* __restrict__ input, const scalar_t* __restrict__ rois,
     scalar_t* __restrict__ output, const int batch, const int num_rois,
     const int channels_out, const int height, const int width,
-    const int pooled_h, const int pooled_w, const acc_t spatial_scale) {
+    const int pooled_h, const int pooled_w, const acc_t spatial_scale,
+    const bool legacy) {
   extern __shared__ __align__(16) unsigned char pool_sat_smem[];
   // sat[h * stride + w]: sum of the plane's rows < h and columns < w
   double* sat = reinterpret_cast<double*>(pool_sat_smem);
@@ -140,7 +142,8 @@ __global__ void ps_roi_pool_forward_plane_cuda_kernel(
         b != n ? 0
                : rfcn::pool_bin_rect(
                      rfcn::pool_roi_geometry<acc_t>(roi, spatial_scale,
-                                                    pooled_h, pooled_w),
+                                                    pooled_h, pooled_w,
+                                                    legacy),
                      i, j, height, width, &hs, &he, &ws, &we);
     if (area <= 0) {
       *out = scalar_t(0);
@@ -158,7 +161,7 @@ __global__ void ps_roi_pool_backward_cuda_kernel(
     const scalar_t* __restrict__ rois, acc_t* __restrict__ grad_diff,
     const int batch, const int channels_out, const int height,
     const int width, const int pooled_h, const int pooled_w,
-    const acc_t spatial_scale) {
+    const acc_t spatial_scale, const bool legacy) {
   const int dh = height + 1, dw = width + 1;
   for (int64_t index = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
        index < nthreads; index += (int64_t)blockDim.x * gridDim.x) {
@@ -175,7 +178,7 @@ __global__ void ps_roi_pool_backward_cuda_kernel(
     if (!rfcn::pool_bin_grad(roi, spatial_scale, pooled_h, pooled_w, i, j,
                              height, width,
                              static_cast<acc_t>(grad_output[index]), &hs, &he,
-                             &ws, &we, &v))
+                             &ws, &we, &v, legacy))
       continue;
     const int64_t ch = ((int64_t)c * pooled_h + i) * pooled_w + j;
     acc_t* plane =
@@ -200,7 +203,7 @@ __global__ void ps_roi_pool_backward_plane_cuda_kernel(
     const scalar_t* __restrict__ rois, scalar_t* __restrict__ grad_input,
     const int num_rois, const int channels_out, const int height,
     const int width, const int pooled_h, const int pooled_w,
-    const acc_t spatial_scale) {
+    const acc_t spatial_scale, const bool legacy) {
   extern __shared__ __align__(16) unsigned char pool_plane_smem[];
   acc_t* diff = reinterpret_cast<acc_t*>(pool_plane_smem);
   const int stride = ps_roi_pool_plane_stride(width);
@@ -220,7 +223,8 @@ __global__ void ps_roi_pool_backward_plane_cuda_kernel(
     int hs, he, ws, we;
     acc_t v;
     if (!rfcn::pool_bin_grad(roi, spatial_scale, pooled_h, pooled_w, i, j,
-                             height, width, grad, &hs, &he, &ws, &we, &v))
+                             height, width, grad, &hs, &he, &ws, &we, &v,
+                             legacy))
       continue;
     // corners on the far edge (row H or column W) only affect pixels off
     // the map and are dropped

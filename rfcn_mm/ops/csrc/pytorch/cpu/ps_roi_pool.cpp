@@ -18,7 +18,8 @@ void ps_roi_pool_forward_kernel(const scalar_t* input, const scalar_t* rois,
                                 scalar_t* output, int64_t num_rois,
                                 int64_t batch, int64_t channels_out,
                                 int64_t height, int64_t width, int pooled_h,
-                                int pooled_w, double spatial_scale) {
+                                int pooled_w, double spatial_scale,
+                                bool legacy) {
   using acc_t = at::opmath_type<scalar_t>;
   const acc_t scale = static_cast<acc_t>(spatial_scale);
   const int64_t bins = pooled_h * pooled_w;
@@ -36,8 +37,8 @@ void ps_roi_pool_forward_kernel(const scalar_t* input, const scalar_t* rois,
             for (int64_t k = 0; k < bins; ++k) out[k] = scalar_t(0);
             continue;
           }
-          const auto g =
-              rfcn::pool_roi_geometry<acc_t>(roi, scale, pooled_h, pooled_w);
+          const auto g = rfcn::pool_roi_geometry<acc_t>(
+              roi, scale, pooled_h, pooled_w, legacy);
           for (int i = 0; i < pooled_h; ++i) {
             int hs, he;
             rfcn::ps_pool_bin_range(g.start_h, g.bin_h, i, (int)height, &hs,
@@ -67,7 +68,7 @@ void ps_roi_pool_backward_kernel(
     const scalar_t* grad_output, const scalar_t* rois,
     at::opmath_type<scalar_t>* grad_input, int64_t num_rois, int64_t batch,
     int64_t channels_out, int64_t height, int64_t width, int pooled_h,
-    int pooled_w, double spatial_scale) {
+    int pooled_w, double spatial_scale, bool legacy) {
   using acc_t = at::opmath_type<scalar_t>;
   const acc_t scale = static_cast<acc_t>(spatial_scale);
   const int64_t bins = pooled_h * pooled_w;
@@ -78,8 +79,8 @@ void ps_roi_pool_backward_kernel(
         roi[k] = static_cast<acc_t>(rois[r * 5 + k]);
       const int64_t b = rfcn::roi_image(roi, batch);
       if (b < 0) continue;
-      const auto geo =
-          rfcn::pool_roi_geometry<acc_t>(roi, scale, pooled_h, pooled_w);
+      const auto geo = rfcn::pool_roi_geometry<acc_t>(roi, scale, pooled_h,
+                                                      pooled_w, legacy);
       for (int64_t c = begin; c < end; ++c) {
         const scalar_t* g = grad_output + (r * channels_out + c) * bins;
         for (int i = 0; i < pooled_h; ++i) {
@@ -110,7 +111,8 @@ void ps_roi_pool_backward_kernel(
 
 at::Tensor ps_roi_pool_forward_cpu(const at::Tensor& input_,
                                    const at::Tensor& rois_, int64_t pooled_h,
-                                   int64_t pooled_w, double spatial_scale) {
+                                   int64_t pooled_w, double spatial_scale,
+                                   bool legacy) {
   const auto input = input_.contiguous();
   const auto rois = rois_.contiguous();
   const int64_t channels_out = input.size(1) / (pooled_h * pooled_w);
@@ -124,7 +126,7 @@ at::Tensor ps_roi_pool_forward_cpu(const at::Tensor& input_,
             input.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),
             output.data_ptr<scalar_t>(), rois.size(0), input.size(0),
             channels_out, input.size(2), input.size(3), (int)pooled_h,
-            (int)pooled_w, spatial_scale);
+            (int)pooled_w, spatial_scale, legacy);
       });
   return output;
 }
@@ -133,7 +135,8 @@ at::Tensor ps_roi_pool_backward_cpu(const at::Tensor& grad_output_,
                                     const at::Tensor& rois_, int64_t batch,
                                     int64_t channels, int64_t height,
                                     int64_t width, int64_t pooled_h,
-                                    int64_t pooled_w, double spatial_scale) {
+                                    int64_t pooled_w, double spatial_scale,
+                                    bool legacy) {
   const auto grad_output = grad_output_.contiguous();
   const auto rois = rois_.contiguous();
   const auto acc_type = at::toOpMathType(grad_output.scalar_type());
@@ -149,7 +152,7 @@ at::Tensor ps_roi_pool_backward_cpu(const at::Tensor& grad_output_,
             grad_output.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),
             grad_input.data_ptr<acc_t>(), rois.size(0), batch,
             grad_output.size(1), height, width, (int)pooled_h, (int)pooled_w,
-            spatial_scale);
+            spatial_scale, legacy);
       });
   return grad_input.to(grad_output.scalar_type());
 }

@@ -13,7 +13,8 @@
 
 at::Tensor ps_roi_pool_forward_cuda(const at::Tensor& input_,
                                     const at::Tensor& rois_, int64_t pooled_h,
-                                    int64_t pooled_w, double spatial_scale) {
+                                    int64_t pooled_w, double spatial_scale,
+                                    bool legacy) {
   c10::cuda::CUDAGuard device_guard(input_.device());
   const auto input = input_.contiguous();
   const auto rois = rois_.contiguous();
@@ -45,7 +46,7 @@ at::Tensor ps_roi_pool_forward_cuda(const at::Tensor& input_,
                   output.data_ptr<scalar_t>(), (int)batch,
                   (int)rois.size(0), (int)channels_out, (int)height,
                   (int)width, (int)pooled_h, (int)pooled_w,
-                  static_cast<acc_t>(spatial_scale));
+                  static_cast<acc_t>(spatial_scale), legacy);
         });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return output;
@@ -59,7 +60,7 @@ at::Tensor ps_roi_pool_forward_cuda(const at::Tensor& input_,
                 n, input.data_ptr<scalar_t>(), rois.data_ptr<scalar_t>(),
                 output.data_ptr<scalar_t>(), (int)batch, (int)channels_out,
                 (int)height, (int)width, (int)pooled_h, (int)pooled_w,
-                static_cast<acc_t>(spatial_scale));
+                static_cast<acc_t>(spatial_scale), legacy);
       });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return output;
@@ -69,7 +70,8 @@ at::Tensor ps_roi_pool_backward_cuda(const at::Tensor& grad_output_,
                                      const at::Tensor& rois_, int64_t batch,
                                      int64_t channels, int64_t height,
                                      int64_t width, int64_t pooled_h,
-                                     int64_t pooled_w, double spatial_scale) {
+                                     int64_t pooled_w, double spatial_scale,
+                                    bool legacy) {
   c10::cuda::CUDAGuard device_guard(grad_output_.device());
   const auto grad_output = grad_output_.contiguous();
   const auto rois = rois_.contiguous();
@@ -96,7 +98,7 @@ at::Tensor ps_roi_pool_backward_cuda(const at::Tensor& grad_output_,
                   grad.data_ptr<scalar_t>(), (int)rois.size(0),
                   (int)grad_output.size(1), (int)height, (int)width,
                   (int)pooled_h, (int)pooled_w,
-                  static_cast<acc_t>(spatial_scale));
+                  static_cast<acc_t>(spatial_scale), legacy);
         });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return grad;
@@ -114,7 +116,7 @@ at::Tensor ps_roi_pool_backward_cuda(const at::Tensor& grad_output_,
                 diff.data_ptr<acc_t>(), (int)batch,
                 (int)grad_output.size(1), (int)height, (int)width,
                 (int)pooled_h, (int)pooled_w,
-                static_cast<acc_t>(spatial_scale));
+                static_cast<acc_t>(spatial_scale), legacy);
       });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   auto grad = diff.cumsum_(2).cumsum_(3).narrow(2, 0, height).narrow(3, 0,
