@@ -126,3 +126,61 @@ def test_matches_mxnet_psroipooling(tmp_path, k, scale):
                                np.load(tmp_path / 'y.npy'))
     out.backward(torch.from_numpy(g))
     torch.testing.assert_close(xt.grad.numpy(), np.load(tmp_path / 'dx.npy'))
+
+
+DEFORM_ORACLE = """
+import json, numpy as np, mxnet as mx
+from mxnet import autograd
+case = json.load(open('case.json'))
+x = mx.nd.array(np.load('x.npy'), dtype='float64')
+rois = mx.nd.array(np.load('rois.npy'), dtype='float64')
+trans = mx.nd.array(np.load('trans.npy'), dtype='float64')
+g = mx.nd.array(np.load('g.npy'), dtype='float64')
+x.attach_grad()
+trans.attach_grad()
+with autograd.record():
+    y = mx.nd.contrib.DeformablePSROIPooling(
+        x, rois, trans, spatial_scale=case['scale'],
+        output_dim=case['classes'], group_size=case['k'],
+        pooled_size=case['k'], part_size=case['k'],
+        sample_per_part=case['samples'], trans_std=case['trans_std'],
+        no_trans=False)
+y.backward(g)
+np.save('y.npy', y.asnumpy())
+np.save('dx.npy', x.grad.asnumpy())
+np.save('dtrans.npy', trans.grad.asnumpy())
+"""
+
+
+@pytest.mark.parametrize('groups', [1, 3])  # agnostic, class-specific
+def test_deformable_legacy_matches_mxnet(tmp_path, groups):
+    """``deform_ps_roi_pool(legacy=True)`` against MXNet's
+    ``contrib.DeformablePSROIPooling`` (Deformable-ConvNets' kernel) in
+    float64: output, gradient to the maps and to the offsets."""
+    from rfcn_mm.ops import deform_ps_roi_pool
+    rng = np.random.default_rng(groups)
+    k, classes, height, width, scale = 3, 3, 11, 14, 1 / 8
+    x = rng.standard_normal((2, classes * k * k, height, width))
+    rois = make_rois(2, height, width, scale, num=30, seed=groups).numpy()
+    trans = rng.uniform(-1.5, 1.5, (len(rois), 2 * groups, k, k))
+    g = rng.standard_normal((len(rois), classes, k, k))
+    for name, value in (('x', x), ('rois', rois), ('trans', trans),
+                        ('g', g)):
+        np.save(tmp_path / f'{name}.npy', value)
+    (tmp_path / 'case.json').write_text(
+        json.dumps(
+            dict(k=k, scale=scale, classes=classes, samples=4,
+                 trans_std=0.1)))
+    run_mxnet(DEFORM_ORACLE, cwd=str(tmp_path))
+
+    xt = torch.from_numpy(x).requires_grad_(True)
+    tt = torch.from_numpy(trans).requires_grad_(True)
+    out = deform_ps_roi_pool(
+        xt, torch.from_numpy(rois), tt, k, scale, sample_per_part=4,
+        trans_std=0.1, legacy=True)
+    torch.testing.assert_close(out.detach().numpy(),
+                               np.load(tmp_path / 'y.npy'))
+    out.backward(torch.from_numpy(g))
+    torch.testing.assert_close(xt.grad.numpy(), np.load(tmp_path / 'dx.npy'))
+    torch.testing.assert_close(tt.grad.numpy(),
+                               np.load(tmp_path / 'dtrans.npy'))
