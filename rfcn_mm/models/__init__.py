@@ -1,8 +1,9 @@
 from .detectors import RFCN
 from .roi_heads import DeformPSBBoxHead, PSBBoxHead, PSRoIExtractor, PSRoIHead
-from .task_modules import RFCNOHEMSampler
+from .task_modules import (PyFasterRCNNAnchorGenerator, PyFasterRCNNBBoxCoder,
+                           RFCNOHEMSampler)
 
 __all__ = [
     'RFCN', 'PSRoIHead', 'PSBBoxHead', 'DeformPSBBoxHead', 'PSRoIExtractor',
-    'RFCNOHEMSampler'
+    'RFCNOHEMSampler', 'PyFasterRCNNAnchorGenerator', 'PyFasterRCNNBBoxCoder'
 ]

@@ -1,0 +1,90 @@
+"""py-faster-rcnn's box deltas: encode and decode against a NumPy
+transcription of ``bbox_transform`` / ``bbox_transform_inv`` /
+``clip_boxes``, a hand-computed box, and the half pixel that separates
+mmdet's legacy coder."""
+import numpy as np
+import pytest
+import torch
+from mmdet.registry import TASK_UTILS
+from mmengine.registry import init_default_scope
+
+
+def _coder(**kwargs):
+    init_default_scope('mmdet')
+    return TASK_UTILS.build(dict(type='PyFasterRCNNBBoxCoder', **kwargs))
+
+
+def _inv(boxes, deltas, im_shape=None):
+    """bbox_transform_inv (then clip_boxes) in NumPy, class-wise deltas."""
+    w = boxes[:, 2] - boxes[:, 0] + 1.0
+    h = boxes[:, 3] - boxes[:, 1] + 1.0
+    cx, cy = boxes[:, 0] + 0.5 * w, boxes[:, 1] + 0.5 * h
+    dx, dy = deltas[:, 0::4], deltas[:, 1::4]
+    dw, dh = deltas[:, 2::4], deltas[:, 3::4]
+    px, py = dx * w[:, None] + cx[:, None], dy * h[:, None] + cy[:, None]
+    pw, ph = np.exp(dw) * w[:, None], np.exp(dh) * h[:, None]
+    out = np.zeros_like(deltas)
+    out[:, 0::4], out[:, 1::4] = px - 0.5 * pw, py - 0.5 * ph
+    out[:, 2::4], out[:, 3::4] = px + 0.5 * pw, py + 0.5 * ph
+    if im_shape is not None:
+        out[:, 0::4] = np.clip(out[:, 0::4], 0, im_shape[1] - 1)
+        out[:, 1::4] = np.clip(out[:, 1::4], 0, im_shape[0] - 1)
+        out[:, 2::4] = np.clip(out[:, 2::4], 0, im_shape[1] - 1)
+        out[:, 3::4] = np.clip(out[:, 3::4], 0, im_shape[0] - 1)
+    return out
+
+
+def _boxes(n, rng):
+    xy = rng.uniform(0, 300, (n, 2))
+    wh = rng.uniform(1, 200, (n, 2))
+    return np.hstack([xy, xy + wh])
+
+
+def test_decode_matches_bbox_transform_inv():
+    rng = np.random.default_rng(0)
+    boxes = _boxes(50, rng)
+    deltas = rng.normal(0, 0.5, (50, 8))  # (bg, fg) agnostic pairs
+    coder = _coder()
+    got = coder.decode(torch.from_numpy(boxes), torch.from_numpy(deltas))
+    np.testing.assert_allclose(got.numpy(), _inv(boxes, deltas), rtol=1e-12)
+    got = coder.decode(
+        torch.from_numpy(boxes), torch.from_numpy(deltas), (240, 320))
+    np.testing.assert_allclose(got.numpy(), _inv(boxes, deltas, (240, 320)),
+                               rtol=1e-12)
+
+
+def test_hand_computed_and_half_a_pixel_from_mmdets_legacy_coder():
+    """Box [10, 20, 29, 59]: w 20, h 40, centre (20, 40). dx = 0.1, dw =
+    log 2: centre 22, width 40: [2, 20, 42, 60]."""
+    box = torch.tensor([[10., 20., 29., 59.]], dtype=torch.float64)
+    delta = torch.tensor([[0.1, 0., np.log(2.), 0.]], dtype=torch.float64)
+    out = _coder().decode(box, delta)
+    torch.testing.assert_close(out, torch.tensor([[2., 20., 42., 60.]],
+                                                 dtype=torch.float64))
+    zero = _coder().decode(box, torch.zeros_like(delta))
+    torch.testing.assert_close(zero, box + torch.tensor([[0., 0., 1., 1.]],
+                                                        dtype=torch.float64))
+    legacy = TASK_UTILS.build(dict(type='LegacyDeltaXYWHBBoxCoder'))
+    assert not torch.allclose(legacy.decode(box, delta), out)
+
+
+def test_encode_inverts_decode_with_means_and_stds():
+    rng = np.random.default_rng(1)
+    boxes = torch.from_numpy(_boxes(40, rng))
+    deltas = torch.from_numpy(rng.normal(0, 1, (40, 4)))
+    coder = _coder(target_stds=(0.1, 0.1, 0.2, 0.2),
+                   target_means=(0.01, 0., 0., -0.02))
+    gt = coder.decode(boxes, deltas)
+    # decode's box is ctr +/- w/2, one pixel short of the +1 count
+    gt = gt - torch.tensor([0., 0., 1., 1.], dtype=gt.dtype)
+    torch.testing.assert_close(coder.encode(boxes, gt), deltas)
+
+
+def test_the_log_ratio_clamp_is_optional():
+    box = torch.tensor([[0., 0., 9., 9.]])
+    huge = torch.tensor([[0., 0., 100., 0.]])  # exp overflows float32
+    assert torch.isinf(_coder().decode(box, huge)).any()
+    clamped = _coder(max_log_ratio=4.135).decode(box, huge)
+    assert torch.isfinite(clamped).all()
+    with pytest.raises(ValueError, match='4 values'):
+        _coder(target_stds=(0.1, 0.2))
