@@ -1,9 +1,11 @@
+from .backbones import CaffePoolResNet
 from .detectors import RFCN
 from .roi_heads import DeformPSBBoxHead, PSBBoxHead, PSRoIExtractor, PSRoIHead
 from .task_modules import (PyFasterRCNNAnchorGenerator, PyFasterRCNNBBoxCoder,
                            RFCNOHEMSampler)
 
 __all__ = [
-    'RFCN', 'PSRoIHead', 'PSBBoxHead', 'DeformPSBBoxHead', 'PSRoIExtractor',
-    'RFCNOHEMSampler', 'PyFasterRCNNAnchorGenerator', 'PyFasterRCNNBBoxCoder'
+    'CaffePoolResNet', 'RFCN', 'PSRoIHead', 'PSBBoxHead', 'DeformPSBBoxHead',
+    'PSRoIExtractor', 'RFCNOHEMSampler', 'PyFasterRCNNAnchorGenerator',
+    'PyFasterRCNNBBoxCoder'
 ]

@@ -1,0 +1,3 @@
+from .caffe_pool_resnet import CaffePoolResNet
+
+__all__ = ['CaffePoolResNet']
