@@ -1,4 +1,5 @@
 from .backbones import CaffePoolResNet
+from .dense_heads import PyFasterRCNNRPNHead
 from .detectors import RFCN
 from .roi_heads import DeformPSBBoxHead, PSBBoxHead, PSRoIExtractor, PSRoIHead
 from .task_modules import (PyFasterRCNNAnchorGenerator, PyFasterRCNNBBoxCoder,
@@ -7,5 +8,5 @@ from .task_modules import (PyFasterRCNNAnchorGenerator, PyFasterRCNNBBoxCoder,
 __all__ = [
     'CaffePoolResNet', 'RFCN', 'PSRoIHead', 'PSBBoxHead', 'DeformPSBBoxHead',
     'PSRoIExtractor', 'RFCNOHEMSampler', 'PyFasterRCNNAnchorGenerator',
-    'PyFasterRCNNBBoxCoder'
+    'PyFasterRCNNBBoxCoder', 'PyFasterRCNNRPNHead'
 ]

@@ -1,10 +1,11 @@
-"""py-faster-rcnn's box deltas: encode and decode against a NumPy
-transcription of ``bbox_transform`` / ``bbox_transform_inv`` /
-``clip_boxes``, a hand-computed box, and the half pixel that separates
-mmdet's legacy coder."""
+"""py-faster-rcnn's box deltas: decode against a NumPy transcription of
+``bbox_transform_inv`` / ``clip_boxes`` (tests/helpers/py_faster_rcnn.py),
+encode as its inverse, a hand-computed box, and the half pixel that
+separates mmdet's legacy coder."""
 import numpy as np
 import pytest
 import torch
+from helpers.py_faster_rcnn import bbox_transform_inv, clip_boxes
 from mmdet.registry import TASK_UTILS
 from mmengine.registry import init_default_scope
 
@@ -15,23 +16,8 @@ def _coder(**kwargs):
 
 
 def _inv(boxes, deltas, im_shape=None):
-    """bbox_transform_inv (then clip_boxes) in NumPy, class-wise deltas."""
-    w = boxes[:, 2] - boxes[:, 0] + 1.0
-    h = boxes[:, 3] - boxes[:, 1] + 1.0
-    cx, cy = boxes[:, 0] + 0.5 * w, boxes[:, 1] + 0.5 * h
-    dx, dy = deltas[:, 0::4], deltas[:, 1::4]
-    dw, dh = deltas[:, 2::4], deltas[:, 3::4]
-    px, py = dx * w[:, None] + cx[:, None], dy * h[:, None] + cy[:, None]
-    pw, ph = np.exp(dw) * w[:, None], np.exp(dh) * h[:, None]
-    out = np.zeros_like(deltas)
-    out[:, 0::4], out[:, 1::4] = px - 0.5 * pw, py - 0.5 * ph
-    out[:, 2::4], out[:, 3::4] = px + 0.5 * pw, py + 0.5 * ph
-    if im_shape is not None:
-        out[:, 0::4] = np.clip(out[:, 0::4], 0, im_shape[1] - 1)
-        out[:, 1::4] = np.clip(out[:, 1::4], 0, im_shape[0] - 1)
-        out[:, 2::4] = np.clip(out[:, 2::4], 0, im_shape[1] - 1)
-        out[:, 3::4] = np.clip(out[:, 3::4], 0, im_shape[0] - 1)
-    return out
+    out = bbox_transform_inv(boxes, deltas)
+    return out if im_shape is None else clip_boxes(out, im_shape)
 
 
 def _boxes(n, rng):

@@ -1,35 +1,13 @@
 """py-faster-rcnn's anchors: against a NumPy transcription of its
-``generate_anchors`` (area kept per ratio, rounded before scaling, NumPy's
-rounding) and the values worked out by hand, and laid over the map in
-mmdet's order."""
+``generate_anchors`` (tests/helpers/py_faster_rcnn.py: area kept per
+ratio, rounded before scaling, NumPy's rounding) and the values worked out
+by hand, and laid over the map in mmdet's order."""
 import numpy as np
 import pytest
 import torch
+from helpers.py_faster_rcnn import generate_anchors
 from mmdet.registry import TASK_UTILS
 from mmengine.registry import init_default_scope
-
-
-def _reference_anchors(base_size, ratios, scales):
-    """py-faster-rcnn's generate_anchors, step by step in NumPy."""
-    def whctr(a):
-        w, h = a[2] - a[0] + 1, a[3] - a[1] + 1
-        return w, h, a[0] + 0.5 * (w - 1), a[1] + 0.5 * (h - 1)
-
-    def mk(ws, hs, x, y):
-        ws, hs = ws[:, None], hs[:, None]
-        return np.hstack([x - 0.5 * (ws - 1), y - 0.5 * (hs - 1),
-                          x + 0.5 * (ws - 1), y + 0.5 * (hs - 1)])
-
-    base = np.array([0, 0, base_size - 1, base_size - 1], dtype=np.float64)
-    w, h, x, y = whctr(base)
-    ws = np.round(np.sqrt(w * h / np.array(ratios)))
-    hs = np.round(ws * np.array(ratios))
-    by_ratio = mk(ws, hs, x, y)
-    out = []
-    for a in by_ratio:
-        w, h, x, y = whctr(a)
-        out.append(mk(w * np.array(scales), h * np.array(scales), x, y))
-    return np.vstack(out)
 
 
 def _generator(**kwargs):
@@ -44,7 +22,7 @@ def _generator(**kwargs):
 def test_base_anchors_are_py_faster_rcnns(ratios, scales):
     gen = _generator(ratios=ratios, scales=scales)
     got = gen.base_anchors[0].numpy()
-    np.testing.assert_array_equal(got, _reference_anchors(16, ratios, scales))
+    np.testing.assert_array_equal(got, generate_anchors(16, ratios, scales))
 
 
 def test_the_values_that_differ_from_mmdets_legacy_generator():

@@ -1,0 +1,3 @@
+from .py_faster_rcnn_rpn_head import PyFasterRCNNRPNHead
+
+__all__ = ['PyFasterRCNNRPNHead']
