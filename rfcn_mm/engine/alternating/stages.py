@@ -71,9 +71,11 @@ class Stage:
     freeze_shared: bool = False
     proposals: Optional[str] = None
 
-    def describe(self) -> str:
+    def describe(self, initial: str = 'ImageNet') -> str:
+        """One line: what trains, from what (``initial`` names the
+        config's own initialisation), on what, with what frozen."""
         what = 'RPN' if self.kind == 'rpn' else 'R-FCN'
-        start = ' + '.join(self.init) if self.init else 'ImageNet'
+        start = ' + '.join(self.init) if self.init else initial
         parts = [f'{what} from {start}']
         if self.proposals:
             parts.append(f'on {self.proposals} proposals')
@@ -226,6 +228,24 @@ def proposal_pipeline(pipeline: List[dict],
         raise ValueError('the training pipeline has no LoadImageFromFile '
                          'to put LoadProposals after')
     return out
+
+
+def initialisation(cfg: Config) -> str:
+    """What the config's model starts from: 'ImageNet' when some part
+    loads pretrained weights (``init_cfg`` of type Pretrained), else
+    'random init'."""
+
+    def pretrained(node) -> bool:
+        if isinstance(node, dict):
+            init = node.get('init_cfg')
+            if isinstance(init, dict) and init.get('type') == 'Pretrained':
+                return True
+            return any(pretrained(v) for v in node.values())
+        if isinstance(node, (list, tuple)):
+            return any(pretrained(v) for v in node)
+        return False
+
+    return 'ImageNet' if pretrained(cfg.model) else 'random init'
 
 
 def _drop_pretrained(node) -> None:

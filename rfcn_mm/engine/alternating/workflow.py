@@ -33,8 +33,8 @@ from .stage_checkpoints import merge_stage_checkpoints
 from .stage_proposals import (build_leaf_datasets, load_proposal_dump,
                               proposal_recall, split_proposals)
 from .stages import (VARIANTS, Stage, alternating_settings, dataset_leaves,
-                     num_max_proposals, proposal_dump_config, stage_settings,
-                     stage_train_config)
+                     initialisation, num_max_proposals, proposal_dump_config,
+                     stage_settings, stage_train_config)
 
 STATE_FILE = 'alternating_state.json'
 FINAL_CHECKPOINT = 'final.pth'
@@ -158,6 +158,7 @@ class AlternatingTraining:
         self.state_path = osp.join(self.work_dir, STATE_FILE)
         self.state: dict = {}
         self.started = time.time()
+        self.initial = initialisation(cfg)
 
     # ------------------------------------------------------------- state
     def _load_state(self) -> dict:
@@ -210,8 +211,8 @@ class AlternatingTraining:
                 else stage_log(osp.join(self._stage_dir(stage), 'proposals'))
             raise AlternatingStageError(
                 f'stage {self._number(stage)} {stage.name} '
-                f'({stage.describe()}) failed in {what} (exit status {code})'
-                f'; its log: {log or self._stage_dir(stage)}')
+                f'({stage.describe(self.initial)}) failed in {what} (exit '
+                f'status {code}); its log: {log or self._stage_dir(stage)}')
 
     def _number(self, stage: Stage) -> str:
         return f'{self.variant.stages.index(stage) + 1}/' \
@@ -341,7 +342,7 @@ class AlternatingTraining:
                 self.state['stages'].pop(later.name, None)
             self.log(f'[alternating {self.variant.name}] stage '
                      f'{self._number(stage)} {stage.name}: '
-                     f'{stage.describe()}')
+                     f'{stage.describe(self.initial)}')
             start = time.time()
             checkpoint = self._train(stage, continuing)
             continuing = False
