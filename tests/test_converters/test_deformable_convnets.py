@@ -1,0 +1,155 @@
+"""Deformable-ConvNets' checkpoint names and layouts to rfcn_mm: every
+array of ResNet-101 R-FCN (names enumerated here from the symbol's
+structure) lands on exactly the keys of the legacy config's model; the
+head layouts move as the reference's test code reads them; BatchNorm
+parameters and statistics keep their values; unknown arrays are refused by
+name; and the command line writes a checkpoint or names what does not
+fit."""
+import os.path as osp
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from mmdet.registry import MODELS
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from rfcn_mm.converters.deformable_convnets import (UnknownLayerError,
+                                                    convert_params)
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r101_mxnet_coco.py')
+TOOL = osp.join(ROOT, 'tools', 'model_converters',
+                'deformable_convnets_to_mmdet.py')
+BLOCKS = {2: ['a', 'b', 'c'], 3: ['a', 'b1', 'b2', 'b3'],
+          4: ['a'] + [f'b{i}' for i in range(1, 23)], 5: ['a', 'b', 'c']}
+
+
+def reference_names():
+    """Every array name of resnet_v1_101_rfcn's checkpoint."""
+    names = ['arg:conv1_weight']
+    bn = ['arg:{}_gamma', 'arg:{}_beta', 'aux:{}_moving_mean',
+          'aux:{}_moving_var']
+    names += [n.format('bn_conv1') for n in bn]
+    for stage, blocks in BLOCKS.items():
+        for block in blocks:
+            branches = ['2a', '2b', '2c'] + (['1'] if block == 'a' else [])
+            for br in branches:
+                names.append(f'arg:res{stage}{block}_branch{br}_weight')
+                names += [n.format(f'bn{stage}{block}_branch{br}') for n in bn]
+    for layer in ('rpn_conv_3x3', 'rpn_cls_score', 'rpn_bbox_pred',
+                  'conv_new_1', 'rfcn_cls', 'rfcn_bbox'):
+        names += [f'arg:{layer}_weight', f'arg:{layer}_bias']
+    return names
+
+
+def _model_keys():
+    init_default_scope('mmdet')
+    model = MODELS.build(Config.fromfile(CONFIG).model)
+    return {k for k in model.state_dict() if 'num_batches_tracked' not in k}
+
+
+def test_every_array_lands_on_the_models_keys():
+    params = {n: np.zeros(8, np.float32) for n in reference_names()}
+    params['arg:rfcn_cls_weight'] = np.zeros((81 * 49, 2))
+    params['arg:rfcn_cls_bias'] = np.zeros(81 * 49)
+    params['arg:rfcn_bbox_weight'] = np.zeros((8 * 49, 2))
+    params['arg:rfcn_bbox_bias'] = np.zeros(8 * 49)
+    params['arg:rpn_cls_score_weight'] = np.zeros((24, 2))
+    params['arg:rpn_cls_score_bias'] = np.zeros(24)
+    out, report = convert_params(params)
+    assert set(out) == _model_keys()
+    # resnet_v1_101_rfcn: 110 convolutions, 104 BatchNorms
+    assert report[0].startswith('110 convolutions, 104 BatchNorms')
+
+
+def test_head_layouts_and_norms():
+    bins, classes, anchors = 4, 3, 2
+    rng = np.random.default_rng(0)
+    cls_w = rng.standard_normal((classes * bins, 5)).astype(np.float32)
+    box_w = rng.standard_normal((8 * bins, 5)).astype(np.float32)
+    box_test = box_w * 10
+    rpn_w = rng.standard_normal((2 * anchors, 5)).astype(np.float32)
+    gamma = rng.random(6).astype(np.float32)
+    params = {
+        'arg:rfcn_cls_weight': cls_w, 'arg:rfcn_cls_bias': cls_w[:, 0],
+        'arg:rfcn_bbox_weight': box_w, 'arg:rfcn_bbox_bias': box_w[:, 0],
+        'arg:rfcn_bbox_weight_test': box_test,
+        'arg:rfcn_bbox_bias_test': box_test[:, 0],
+        'arg:rpn_cls_score_weight': rpn_w, 'arg:rpn_cls_score_bias':
+        rpn_w[:, 0], 'arg:bn4b22_branch2c_gamma': gamma,
+        'aux:bn4b22_branch2c_moving_var': gamma * 2,
+        'arg:res5a_branch1_weight': gamma[:2],
+    }
+    out, report = convert_params(params, bins)
+    # background (block 0) last: classes 1, 2, then 0
+    np.testing.assert_array_equal(out['roi_head.bbox_head.conv_cls.weight'],
+                                  np.concatenate([cls_w[bins:], cls_w[:bins]]))
+    # the _test copy, foreground half (channels 4k^2..8k^2)
+    np.testing.assert_array_equal(out['roi_head.bbox_head.conv_reg.weight'],
+                                  box_test[4 * bins:])
+    np.testing.assert_array_equal(out['rpn_head.rpn_cls.weight'],
+                                  rpn_w[anchors:] - rpn_w[:anchors])
+    np.testing.assert_array_equal(out['backbone.layer3.22.bn3.weight'], gamma)
+    np.testing.assert_array_equal(out['backbone.layer3.22.bn3.running_var'],
+                                  gamma * 2)
+    assert 'roi_head.shared_head.layer4.0.downsample.0.weight' in out
+    assert any('_test copy' in line for line in report)
+
+
+def test_sigmoid_of_the_difference_is_the_softmax():
+    """The converted RPN classifier's sigmoid equals the reference's
+    two-way softmax foreground probability on random features."""
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((6, 7))
+    b = rng.standard_normal(6)
+    out, _ = convert_params({'arg:rpn_cls_score_weight': w,
+                             'arg:rpn_cls_score_bias': b})
+    x = rng.standard_normal((50, 7))
+    z = x @ w.T + b
+    soft = np.exp(z[:, 3:]) / (np.exp(z[:, :3]) + np.exp(z[:, 3:]))
+    wd = out['rpn_head.rpn_cls.weight'].astype(np.float64)
+    bd = out['rpn_head.rpn_cls.bias'].astype(np.float64)
+    np.testing.assert_allclose(1 / (1 + np.exp(-(x @ wd.T + bd))), soft,
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize('name, message', [
+    ('arg:fc1000_weight', "no R-FCN layer of that name"),
+    ('arg:res5a_branch2b_offset_weight', 'deformable layer'),
+    ('res2a_branch2a_weight', 'arg:<parameter>'),
+    ('arg:res2a_branch2z_weight', 'no R-FCN layer'),
+])
+def test_unknown_arrays_are_named(name, message):
+    with pytest.raises(UnknownLayerError, match=message):
+        convert_params({name: np.zeros(2)})
+
+
+def _write_params(path, arrays):
+    out = struct.pack('<QQQ', 0x112, 0, len(arrays))
+    for a in arrays.values():
+        a = np.asarray(a, np.float32)
+        out += struct.pack('<IiI', 0xF993FAC9, 0, a.ndim)
+        out += struct.pack(f'<{a.ndim}q', *a.shape)
+        out += struct.pack('<iii', 1, 0, 0) + a.tobytes()
+    out += struct.pack('<Q', len(arrays))
+    for name in arrays:
+        out += struct.pack('<Q', len(name)) + name.encode()
+    path.write_bytes(out)
+
+
+def test_the_tool_names_what_does_not_fit(tmp_path):
+    src = tmp_path / 'rfcn_coco-0000.params'
+    _write_params(src, {'arg:conv1_weight': np.zeros((64, 3, 7, 7)),
+                        'arg:res2a_branch2a_weight': np.zeros((64, 32, 1,
+                                                               1))})
+    proc = subprocess.run(
+        [sys.executable, TOOL, str(src), str(tmp_path / 'out.pth')],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert 'backbone.layer1.0.conv1.weight: checkpoint (64, 32, 1, 1), ' \
+        'model (64, 64, 1, 1)' in proc.stderr
+    assert 'missing from the checkpoint: backbone.bn1.weight' in proc.stderr
+    assert not (tmp_path / 'out.pth').exists()
