@@ -16,7 +16,8 @@ import numpy as np
 
 from .head_layouts import (agnostic_foreground, background_last,
                            softmax_to_sigmoid)
-from .reference_layers import conv_key, norm_key, split_layer
+from .reference_layers import (UnknownLayerError, conv_key, norm_key,
+                               split_layer)
 
 NORM_PARAMS = {
     'gamma': 'weight',
@@ -24,10 +25,6 @@ NORM_PARAMS = {
     'moving_mean': 'running_mean',
     'moving_var': 'running_var'
 }
-
-
-class UnknownLayerError(ValueError):
-    """A checkpoint array whose layer has no place in the model."""
 
 
 def convert_params(params: Dict[str, np.ndarray],

@@ -14,6 +14,11 @@ res2-res4 are the backbone's ``layer1``-``layer3`` and res5 the RoI head's
 import re
 from typing import Optional, Tuple
 
+
+class UnknownLayerError(ValueError):
+    """A layer or array of a released model with no place in R-FCN."""
+
+
 _BLOCK = re.compile(r'^([2-5])([a-z])(\d*)$')
 _RES = re.compile(r'^res([2-5][a-z]\d*)_branch(1|2a|2b|2c)$')
 _BN = re.compile(r'^(?:bn|scale)([2-5][a-z]\d*)_branch(1|2a|2b|2c)$')

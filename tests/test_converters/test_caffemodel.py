@@ -6,44 +6,21 @@ import struct
 
 import numpy as np
 import pytest
+from helpers.caffe_wire import blob
+from helpers.caffe_wire import field_bytes as _bytes
+from helpers.caffe_wire import field_int as _int
+from helpers.caffe_wire import key as _key
+from helpers.caffe_wire import varint as _varint
 
 from rfcn_mm.converters import CaffeModelError, read_caffemodel
 
 
-def _varint(n):
-    out = b''
-    while True:
-        low, n = n & 0x7F, n >> 7
-        out += bytes([low | (0x80 if n else 0)])
-        if not n:
-            return out
-
-
-def _key(number, wire):
-    return _varint(number << 3 | wire)
-
-
-def _bytes(number, payload):
-    return _key(number, 2) + _varint(len(payload)) + payload
-
-
-def _int(number, value):
-    return _key(number, 0) + _varint(value)
-
-
 def _blob_new(array):
-    """BlobProto with a BlobShape (7, packed dims) and packed data (5)."""
-    dims = b''.join(_varint(d) for d in array.shape)
-    return (_bytes(7, _bytes(1, dims)) +
-            _bytes(5, array.astype('<f4').tobytes()))
+    return blob(array)
 
 
 def _blob_v1(array):
-    """BlobProto with num/channels/height/width (1-4) and one fixed32
-    field per float (unpacked)."""
-    n, c, h, w = array.shape
-    data = b''.join(_key(5, 5) + struct.pack('<f', v) for v in array.ravel())
-    return _int(1, n) + _int(2, c) + _int(3, h) + _int(4, w) + data
+    return blob(array, packed=False, legacy_dims=True)
 
 
 def _blob_double(array):
@@ -53,6 +30,8 @@ def _blob_double(array):
 
 
 def _layer(name, kind, blobs, extra=b''):
+    """A LayerParameter with ``extra`` fields (parameters to skip) before
+    its blobs."""
     return _bytes(
         100,
         _bytes(1, name.encode()) + _bytes(2, kind.encode()) + extra +

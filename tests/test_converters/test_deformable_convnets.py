@@ -16,8 +16,8 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from rfcn_mm.converters.deformable_convnets import (UnknownLayerError,
-                                                    convert_params)
+from rfcn_mm.converters.deformable_convnets import convert_params
+from rfcn_mm.converters.reference_layers import UnknownLayerError
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r101_mxnet_coco.py')
