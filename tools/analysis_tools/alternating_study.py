@@ -11,10 +11,9 @@ work on the machine disturbs least).
 
 End to end trains ``--iters`` iterations (the demo's schedule); the
 alternating workflow trains ``--iters`` in all, over its stages in the
-proportions of the config's ``alternating_cfg`` (an RPN stage a third of
-an R-FCN stage, as py-R-FCN's schedules), each with the same warm-up and
-its lr step at 75%. Both start from the same seed and data (written first
-if missing, as tools/demo.py does). The result goes to
+proportions of the config's ``alternating_cfg``, each with the same
+warm-up and its lr step at 75%. Both start from the same seed and data
+(written first if missing, as tools/demo.py does). The result goes to
 ``<work-dir>/alternating_study.md`` and ``.json``; a finished end-to-end
 run of the same settings is reused (``end2end.json``).
 """
@@ -114,23 +113,26 @@ def _newest_metrics(work_dir):
 
 
 def stage_iterations(total, variant):
-    """Iterations of each RPN and each R-FCN stage: ``total`` in all, in
-    the proportions of the config's ``alternating_cfg``."""
+    """Iterations of each stage: ``total`` in all, in the proportions of
+    the config's ``alternating_cfg`` (its per-kind lengths and per-stage
+    overrides); the last stage takes the rounding remainder."""
     from mmengine.config import Config
+
+    from rfcn_mm.engine.alternating.stages import stage_settings
     alt = Config.fromfile(CONFIG).alternating_cfg
     stages = VARIANTS[variant].stages
-    n_rpn = sum(s.kind == 'rpn' for s in stages)
-    n_rfcn = len(stages) - n_rpn
-    scale = total / (n_rpn * alt.rpn.max_iters + n_rfcn * alt.rfcn.max_iters)
-    rpn = max(1, round(alt.rpn.max_iters * scale))
-    return rpn, (total - n_rpn * rpn) // n_rfcn
+    lengths = [stage_settings(alt, s)['max_iters'] for s in stages]
+    scale = total / sum(lengths)
+    out = {s.name: max(1, round(n * scale)) for s, n in zip(stages, lengths)}
+    out[stages[-1].name] += total - sum(out.values())
+    return out
 
 
 def main():
     args = parse_args()
     make_synthetic_voc(args.data_root, args.num_train, args.num_test)
     data = _data_options(args.data_root) + _depth_options(args.depth)
-    rpn_iters, rfcn_iters = stage_iterations(args.iters, args.variant)
+    stage_iters = stage_iterations(args.iters, args.variant)
     python = sys.executable
     tools = osp.join(ROOT, 'tools')
 
@@ -162,14 +164,18 @@ def main():
     e2e_map, e2e_time, e2e_cpu = e2e['mAP'], e2e['seconds'], e2e['cpu_seconds']
 
     alt_dir = osp.join(args.work_dir, args.variant)
+    # the demo's config with this study's stage lengths
+    os.makedirs(args.work_dir, exist_ok=True)
+    alt_config = osp.join(args.work_dir, f'{args.variant}_config.py')
+    stages = ', '.join(
+        f'{name}=dict(max_iters={n}, milestones=[{int(n * 0.75)}])'
+        for name, n in stage_iters.items())
+    atomic_write(
+        f'_base_ = {CONFIG!r}\nalternating_cfg = dict(variant='
+        f'{args.variant!r}, stages=dict({stages}))\n', alt_config)
     alt_time, alt_cpu = _run([
-        python, osp.join(tools, 'train_alternating.py'), CONFIG,
-        '--work-dir', alt_dir, '--variant', args.variant, '--cfg-options',
-        f'alternating_cfg.rpn.max_iters={rpn_iters}',
-        f'alternating_cfg.rpn.milestones=[{int(rpn_iters * 0.75)}]',
-        f'alternating_cfg.rfcn.max_iters={rfcn_iters}',
-        f'alternating_cfg.rfcn.milestones=[{int(rfcn_iters * 0.75)}]',
-        *data
+        python, osp.join(tools, 'train_alternating.py'), alt_config,
+        '--work-dir', alt_dir, '--cfg-options', *data
     ])
     eval_dir = osp.join(alt_dir, 'eval')
     _run([
@@ -183,12 +189,10 @@ def main():
         iters=args.iters,
         depth=args.depth,
         variant=args.variant,
-        stage_iters=dict(rpn=rpn_iters, rfcn=rfcn_iters),
+        stage_iters=stage_iters,
         end2end=dict(mAP=e2e_map, seconds=e2e_time, cpu_seconds=e2e_cpu),
         alternating=dict(mAP=alt_map, seconds=alt_time, cpu_seconds=alt_cpu))
-    stages = ' + '.join(
-        str(rpn_iters if s.kind == 'rpn' else rfcn_iters)
-        for s in VARIANTS[args.variant].stages)
+    stages = ' + '.join(str(n) for n in stage_iters.values())
     table = '\n'.join([
         f'| ResNet-{args.depth}, {args.iters} iterations in all, batch 4 '
         '| VOC mAP | wall time | CPU time | CPU time vs end to end |',
