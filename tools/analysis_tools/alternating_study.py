@@ -6,7 +6,7 @@ training (the CPU time, of all the training's processes, is what other
 work on the machine disturbs least).
 
     python tools/analysis_tools/alternating_study.py [--iters 600]
-        [--variant 4-step] [--depth 18]
+        [--variant 4-step] [--depth 18] [--config CONFIG]
         [--work-dir work_dirs/alternating_study]
 
 End to end trains ``--iters`` iterations (the demo's schedule); the
@@ -15,10 +15,12 @@ proportions of the config's ``alternating_cfg``, each with the same
 warm-up and its lr step at 75%. Both start from the same seed and data
 (written first if missing, as tools/demo.py does). The result goes to
 ``<work-dir>/alternating_study.md`` and ``.json``; a finished end-to-end
-run of the same settings is reused (``end2end.json``).
+run of the same settings (and the same config but for its
+``alternating_cfg``) is reused (``end2end.json``).
 """
 import argparse
 import glob
+import hashlib
 import json
 import os
 import os.path as osp
@@ -43,6 +45,9 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--iters', type=int, default=600,
                         help='training iterations of each method in all')
+    parser.add_argument('--config', default=CONFIG,
+                        help='a config inheriting the demo\'s (default: '
+                        'the demo\'s)')
     parser.add_argument('--variant', choices=sorted(VARIANTS),
                         default='4-step')
     parser.add_argument('--work-dir',
@@ -112,14 +117,23 @@ def _newest_metrics(work_dir):
     raise FileNotFoundError(f'no VOC mAP recorded under {work_dir}')
 
 
-def stage_iterations(total, variant):
+def model_digest(config):
+    """sha256 of ``config`` but for its ``alternating_cfg``: what decides
+    whether a recorded end-to-end run still applies."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    cfg.pop('alternating_cfg', None)
+    return hashlib.sha256(cfg.pretty_text.encode()).hexdigest()
+
+
+def stage_iterations(total, variant, config=CONFIG):
     """Iterations of each stage: ``total`` in all, in the proportions of
     the config's ``alternating_cfg`` (its per-kind lengths and per-stage
     overrides); the last stage takes the rounding remainder."""
     from mmengine.config import Config
 
     from rfcn_mm.engine.alternating.stages import stage_settings
-    alt = Config.fromfile(CONFIG).alternating_cfg
+    alt = Config.fromfile(config).alternating_cfg
     stages = VARIANTS[variant].stages
     lengths = [stage_settings(alt, s)['max_iters'] for s in stages]
     scale = total / sum(lengths)
@@ -132,14 +146,16 @@ def main():
     args = parse_args()
     make_synthetic_voc(args.data_root, args.num_train, args.num_test)
     data = _data_options(args.data_root) + _depth_options(args.depth)
-    stage_iters = stage_iterations(args.iters, args.variant)
+    config = osp.abspath(args.config)
+    stage_iters = stage_iterations(args.iters, args.variant, config)
     python = sys.executable
     tools = osp.join(ROOT, 'tools')
 
     e2e_dir = osp.join(args.work_dir, 'end2end')
     e2e_record = osp.join(args.work_dir, 'end2end.json')
     settings = dict(iters=args.iters, depth=args.depth,
-                    data_root=osp.abspath(args.data_root))
+                    data_root=osp.abspath(args.data_root),
+                    config=model_digest(config))
     e2e = None
     if osp.isfile(e2e_record):
         with open(e2e_record) as f:
@@ -150,7 +166,7 @@ def main():
             print(f'end to end: reusing {e2e_record}', flush=True)
     if e2e is None:
         seconds, cpu = _run([
-            python, osp.join(tools, 'train.py'), CONFIG, '--work-dir',
+            python, osp.join(tools, 'train.py'), config, '--work-dir',
             e2e_dir, '--cfg-options', f'train_cfg.max_iters={args.iters}',
             f'train_cfg.val_interval={args.iters}',
             f'param_scheduler.1.end={args.iters}',
@@ -171,7 +187,7 @@ def main():
         f'{name}=dict(max_iters={n}, milestones=[{int(n * 0.75)}])'
         for name, n in stage_iters.items())
     atomic_write(
-        f'_base_ = {CONFIG!r}\nalternating_cfg = dict(variant='
+        f'_base_ = {config!r}\nalternating_cfg = dict(variant='
         f'{args.variant!r}, stages=dict({stages}))\n', alt_config)
     alt_time, alt_cpu = _run([
         python, osp.join(tools, 'train_alternating.py'), alt_config,
@@ -179,7 +195,7 @@ def main():
     ])
     eval_dir = osp.join(alt_dir, 'eval')
     _run([
-        python, osp.join(tools, 'test.py'), CONFIG,
+        python, osp.join(tools, 'test.py'), config,
         osp.join(alt_dir, 'final.pth'), '--eval', 'mAP', '--work-dir',
         eval_dir, '--cfg-options', *data
     ])

@@ -36,7 +36,9 @@ The stage settings come from the config's ``alternating_cfg``::
         stages=dict(rpn2=dict(max_iters=5000, milestones=[4000])),
         proposals=dict(nms_pre=6000, max_per_img=300))   # RPN when dumping
 
-``rpn``/``rfcn``/``stages.<name>`` may also set ``checkpoint_interval``.
+``rpn``/``rfcn``/``stages.<name>`` may also set ``checkpoint_interval`` and
+``warmup_iters`` (the length of the config's ``LinearLR`` warm-up in that
+stage, 0 for none; default: the config's, clipped to the stage).
 ``proposals`` is the RPN's ``test_cfg`` when it writes the proposals
 (default: the config's ``train_cfg.rpn_proposal``, the proposals the
 end-to-end head learns from) and ``num_max_proposals`` how many of them the
@@ -125,7 +127,8 @@ _BOX_TRANSFORMS = ('Resize', 'RandomResize', 'RandomChoiceResize',
 _UNSUPPORTED = ('Mosaic', 'MixUp', 'CachedMosaic', 'CachedMixUp',
                 'CopyPaste', 'RandomAffine', 'Expand', 'MinIoURandomCrop',
                 'RandomShift', 'RandomCenterCropPad', 'YOLOXHSVRandomAug')
-_STAGE_KEYS = ('max_iters', 'milestones', 'checkpoint_interval')
+_STAGE_KEYS = ('max_iters', 'milestones', 'checkpoint_interval',
+               'warmup_iters')
 
 
 def alternating_settings(cfg: Config) -> ConfigDict:
@@ -162,8 +165,9 @@ def alternating_settings(cfg: Config) -> ConfigDict:
 
 
 def stage_settings(alt: ConfigDict, stage: Stage) -> dict:
-    """``max_iters``, ``milestones`` and ``checkpoint_interval`` (or None)
-    of ``stage``: its kind's, updated by ``stages.<name>``."""
+    """``max_iters``, ``milestones``, ``checkpoint_interval`` and
+    ``warmup_iters`` (the last two None where unset) of ``stage``: its
+    kind's, updated by ``stages.<name>``."""
     settings = dict(alt[stage.kind])
     settings.update(alt.get('stages', {}).get(stage.name, {}))
     max_iters = int(settings['max_iters'])
@@ -174,8 +178,13 @@ def stage_settings(alt: ConfigDict, stage: Stage) -> dict:
     if any(not 0 < m < max_iters for m in milestones):
         raise ValueError(f'alternating_cfg: stage {stage.name} has lr '
                          f'milestones {milestones} outside (0, {max_iters})')
+    warmup = settings.get('warmup_iters')
+    if warmup is not None and not 0 <= int(warmup) <= max_iters:
+        raise ValueError(f'alternating_cfg: stage {stage.name} has '
+                         f'warmup_iters={warmup} outside [0, {max_iters}]')
     return dict(max_iters=max_iters, milestones=milestones,
-                checkpoint_interval=settings.get('checkpoint_interval'))
+                checkpoint_interval=settings.get('checkpoint_interval'),
+                warmup_iters=None if warmup is None else int(warmup))
 
 
 def dataset_leaves(dataset: dict) -> List[dict]:
@@ -308,17 +317,25 @@ def _stage_model(cfg: Config, stage: Stage, rpn_test_cfg: dict) -> dict:
     return model
 
 
-def _schedule(schedulers: List[dict], max_iters: int,
-              milestones: List[int]) -> List[dict]:
+def _schedule(schedulers: List[dict], max_iters: int, milestones: List[int],
+              warmup_iters: Optional[int] = None) -> List[dict]:
     """The config's schedulers over ``max_iters``: MultiStepLR at
-    ``milestones``, warm-up kept (clipped), others ended at ``max_iters``."""
+    ``milestones``, the ``LinearLR`` warm-up ``warmup_iters`` long (None:
+    the config's, clipped; 0: none; mmdet's usual one added where the
+    config has none), others ended at ``max_iters``."""
     out = []
-    for sched in copy.deepcopy(schedulers):
+    schedulers = copy.deepcopy(schedulers)
+    if warmup_iters and not any(s['type'] == 'LinearLR' for s in schedulers):
+        schedulers.insert(0, dict(type='LinearLR', start_factor=0.001,
+                                  by_epoch=False, begin=0))
+    for sched in schedulers:
         if sched.get('by_epoch', True):
             raise ValueError('alternating training runs by iteration; the '
                              f'config\'s {sched["type"]} has by_epoch=True')
         if sched['type'] == 'MultiStepLR':
             sched.update(begin=0, end=max_iters, milestones=milestones)
+        elif sched['type'] == 'LinearLR' and warmup_iters is not None:
+            sched.update(begin=0, end=warmup_iters)
         elif sched.get('end', max_iters) > max_iters:
             sched['end'] = max_iters
         if sched.get('begin', 0) < sched.get('end', max_iters):
@@ -382,7 +399,8 @@ def stage_train_config(cfg: Config, stage: Stage, work_dir: str,
     for key in ('val_dataloader', 'val_cfg', 'val_evaluator'):
         out[key] = None
     out.param_scheduler = _schedule(
-        out.get('param_scheduler', []), max_iters, settings['milestones'])
+        out.get('param_scheduler', []), max_iters, settings['milestones'],
+        settings['warmup_iters'])
     ckpt = out.default_hooks.checkpoint
     ckpt.by_epoch = False
     ckpt.interval = min(settings['checkpoint_interval'] or ckpt.interval,
