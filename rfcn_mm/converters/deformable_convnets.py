@@ -7,8 +7,14 @@ eps 1e-5, as mmdet's). ``do_checkpoint`` also saves ``rfcn_bbox_*_test``:
 the box layer with the delta normalisation (stds 0.1, 0.1, 0.2, 0.2)
 folded in, which its test code loads in place of ``rfcn_bbox_*``; it is
 preferred here for the same reason. The head layouts are turned into
-rfcn_mm's (:mod:`.head_layouts`).
+rfcn_mm's (:mod:`.head_layouts`). Deformable R-FCN's arrays (``rfcn_dcn_
+coco``) are read too: the deformable res5 convs keep their weights (mmcv's
+``DCN`` orders offsets as MXNet's ``DeformableConvolution``: (y, x) per
+kernel point, group-major), and the class offset maps, one (x, y) field
+of k*k bins per class, move their background field last as the score
+maps do.
 """
+import re
 from collections import OrderedDict
 from typing import Dict, List, Tuple
 
@@ -63,10 +69,6 @@ def convert_params(params: Dict[str, np.ndarray],
     for name in sorted(named):
         value = np.asarray(named[name], dtype=np.float32)
         layer, param = split_layer(name)
-        if layer.endswith('_offset') or layer.endswith('_offset_t'):
-            raise UnknownLayerError(
-                f'{name}: a deformable layer (rfcn_dcn_coco); this converter '
-                'reads the plain R-FCN (rfcn_coco) only')
         conv, norm = conv_key(layer), norm_key(layer)
         if conv is not None and param in ('weight', 'bias'):
             out[f'{conv}.{param}'] = value
@@ -87,12 +89,25 @@ def convert_params(params: Dict[str, np.ndarray],
          'rfcn_bbox: foreground half of the (bg, fg) box maps'),
         'rpn_head.rpn_cls': (softmax_to_sigmoid,
                              'rpn_cls_score: fg - bg (softmax as sigmoid)'),
+        'roi_head.bbox_head.conv_cls_offset':
+        (lambda w, b: background_last(w, b, 2 * bins),
+         'rfcn_cls_offset_t: background offset field moved last'),
     }
     for key, (fn, what) in heads.items():
         if f'{key}.weight' in out and f'{key}.bias' in out:
             out[f'{key}.weight'], out[f'{key}.bias'] = fn(
                 out[f'{key}.weight'], out[f'{key}.bias'])
             report.append(what)
+    deformable = sorted(c for c in convs if c.endswith(('_offset', '_t')))
     report.insert(0, f'{len(convs)} convolutions, {len(norms)} BatchNorms '
                   f'mapped from {len(params)} arrays')
+    if deformable:
+        report.insert(1, f'Deformable R-FCN: {len(deformable)} offset convs '
+                      f'({", ".join(deformable)})')
     return out, report
+
+
+def is_deformable(params: Dict[str, np.ndarray]) -> bool:
+    """Whether a checkpoint is Deformable R-FCN's (it has offset convs)."""
+    return any(
+        re.search(r'_offset(_t)?_(weight|bias)$', name) for name in params)

@@ -6,7 +6,11 @@ layers alike (MSRA's ResNet names plus the R-FCN head): ``conv1`` /
 ``bn...`` (and Caffe's Scale ``scale...``), where ``block`` is ``a``,
 ``b``, ``c`` ... or ``a``, ``b1`` ... ``b22`` (ResNet-101's res3 and res4);
 ``rpn_conv/3x3`` (MXNet: ``rpn_conv_3x3``), ``rpn_cls_score``,
-``rpn_bbox_pred``, ``conv_new_1``, ``rfcn_cls``, ``rfcn_bbox``. In rfcn_mm,
+``rpn_bbox_pred``, ``conv_new_1``, ``rfcn_cls``, ``rfcn_bbox``; Deformable
+R-FCN (``rfcn_dcn_coco``) adds ``res5{a,b,c}_branch2b_offset`` (the offset
+convs of its deformable res5 3x3 convs, mmcv ``DCN``'s ``conv_offset``) and
+``rfcn_cls_offset_t``/``rfcn_bbox_offset_t`` (the head's offset maps). In
+rfcn_mm,
 res2-res4 are the backbone's ``layer1``-``layer3`` and res5 the RoI head's
 ``shared_head.layer4`` (mmdet's ResNet layout: ``conv1..3``/``bn1..3``,
 ``downsample.0``/``downsample.1``).
@@ -20,7 +24,7 @@ class UnknownLayerError(ValueError):
 
 
 _BLOCK = re.compile(r'^([2-5])([a-z])(\d*)$')
-_RES = re.compile(r'^res([2-5][a-z]\d*)_branch(1|2a|2b|2c)$')
+_RES = re.compile(r'^res([2-5][a-z]\d*)_branch(1|2a|2b|2c)(_offset)?$')
 _BN = re.compile(r'^(?:bn|scale)([2-5][a-z]\d*)_branch(1|2a|2b|2c)$')
 
 HEAD_LAYERS = {
@@ -31,6 +35,8 @@ HEAD_LAYERS = {
     'conv_new_1': 'roi_head.bbox_head.reduce.conv',
     'rfcn_cls': 'roi_head.bbox_head.conv_cls',
     'rfcn_bbox': 'roi_head.bbox_head.conv_reg',
+    'rfcn_cls_offset_t': 'roi_head.bbox_head.conv_cls_offset',
+    'rfcn_bbox_offset_t': 'roi_head.bbox_head.conv_reg_offset',
 }
 
 
@@ -79,6 +85,11 @@ def conv_key(layer: str) -> Optional[str]:
     if m is None:
         return None
     module = _block_module(m.group(1), m.group(2))
+    if m.group(3):  # a deformable conv's offset conv
+        if m.group(2) != '2b':
+            raise UnknownLayerError(
+                f'{layer}: only the 3x3 convs (branch2b) are deformable')
+        return module + '.conv_offset'
     return module + '.0' if module.endswith('downsample') else module
 
 

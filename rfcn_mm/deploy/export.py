@@ -90,8 +90,9 @@ def to_onnx(program,
     }
     if 'rfcn_mm.deform_ps_roi_pool.default' in targets:
         raise ValueError(
-            'ONNX export of deformable PS RoI pooling (DeformPSBBoxHead) is '
-            'not supported: its offset bilinear sampling has no translation '
+            'ONNX export of deformable PS RoI pooling (DeformPSBBoxHead, or '
+            'ps_roi_align with legacy=True) is not supported: its bilinear '
+            'sampling with skipped samples has no translation '
             'into standard ONNX ops here; export it with --format pt2')
     program = program.run_decompositions(
         {torch.ops.rfcn_mm.ps_roi_pool.default: ps_roi_pool_by_summed_area})

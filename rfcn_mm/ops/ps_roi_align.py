@@ -62,7 +62,8 @@ def ps_roi_align(input: Tensor,
                  spatial_scale: float = 1.0,
                  sampling_ratio: int = 2,
                  aligned: bool = True,
-                 check_batch_idx: bool = True) -> Tensor:
+                 check_batch_idx: bool = True,
+                 legacy: bool = False) -> Tensor:
     """Position-sensitive RoI Align (as in Light-Head R-CNN and the TF
     Object Detection API): :func:`ps_roi_pool` with each bin averaged over
     bilinearly interpolated samples instead of whole pixels.
@@ -84,6 +85,16 @@ def ps_roi_align(input: Tensor,
             not in ``input`` or a non-finite coordinate (one host
             synchronisation on CUDA); see :func:`ps_roi_pool`. Defaults to
             True.
+        legacy (bool): The reference implementation's coordinates
+            (Deformable-ConvNets' ``DeformablePSROIPooling`` without
+            offsets, the sampled counterpart of the reference's
+            ``PSROIPooling``): rounded corners, ``+1`` on x2/y2, a -0.5
+            shift, RoIs at least 0.1 map pixels wide, ``sampling_ratio``
+            samples per axis at sub-bin corners, samples outside
+            ``[-0.5, W - 0.5]`` skipped. ``aligned`` is then unused and
+            ``sampling_ratio`` must be fixed (> 0). Computed by
+            :func:`deform_ps_roi_pool` with ``offset=None, legacy=True``.
+            Defaults to False.
 
     Returns:
         Tensor: Pooled scores of shape (R, C, kh, kw).
@@ -94,6 +105,9 @@ def ps_roi_align(input: Tensor,
         the map they count as 0, otherwise they are clamped to the border.
         Every bin averages over all its samples (out-of-map ones included).
     """
+    if legacy:
+        return _legacy(input, rois, output_size, spatial_scale,
+                       sampling_ratio, check_batch_idx)
     get_ext()
     output_size = normalize_output_size(output_size, 'ps_roi_align')
     spatial_scale = scalar_arg(spatial_scale, 'spatial_scale', float,
@@ -109,6 +123,25 @@ def ps_roi_align(input: Tensor,
                                           bool(aligned))
 
 
+def _legacy(input: Tensor, rois: Tensor, output_size, spatial_scale,
+            sampling_ratio, check_batch_idx: bool) -> Tensor:
+    from .deform_ps_roi_pool import deform_ps_roi_pool
+    output_size = normalize_output_size(output_size, 'ps_roi_align')
+    spatial_scale = scalar_arg(spatial_scale, 'spatial_scale', float,
+                               'ps_roi_align')
+    sampling_ratio = scalar_arg(sampling_ratio, 'sampling_ratio', int,
+                                'ps_roi_align')
+    check_op_args(input, rois, output_size, spatial_scale, 'ps_roi_align',
+                  sampling_ratio)
+    if sampling_ratio < 1:
+        raise ValueError(
+            'ps_roi_align: legacy=True takes a fixed sampling_ratio (the '
+            f'reference\'s sample_per_part), got {sampling_ratio}')
+    return deform_ps_roi_pool(input, rois, None, output_size, spatial_scale,
+                              sample_per_part=sampling_ratio, legacy=True,
+                              check_batch_idx=check_batch_idx)
+
+
 class PSRoIAlign(nn.Module):
     """Module form of :func:`ps_roi_align`.
 
@@ -120,6 +153,8 @@ class PSRoIAlign(nn.Module):
             adaptive. Defaults to 2.
         aligned (bool): Use the half-pixel shift. Defaults to True.
         check_batch_idx (bool): See :func:`ps_roi_align`. Defaults to True.
+        legacy (bool): The reference's coordinates (see
+            :func:`ps_roi_align`). Defaults to False.
     """
 
     def __init__(self,
@@ -127,7 +162,8 @@ class PSRoIAlign(nn.Module):
                  spatial_scale: float = 1.0,
                  sampling_ratio: int = 2,
                  aligned: bool = True,
-                 check_batch_idx: bool = True):
+                 check_batch_idx: bool = True,
+                 legacy: bool = False):
         super().__init__()
         self.output_size = normalize_output_size(output_size)
         self.spatial_scale = scalar_arg(spatial_scale, 'spatial_scale',
@@ -136,16 +172,21 @@ class PSRoIAlign(nn.Module):
                                          int, 'PSRoIAlign')
         self.aligned = bool(aligned)
         self.check_batch_idx = bool(check_batch_idx)
+        self.legacy = bool(legacy)
         check_scalar_args(self.output_size, self.spatial_scale,
                           self.sampling_ratio)
+        if self.legacy and self.sampling_ratio < 1:
+            raise ValueError('PSRoIAlign: legacy=True takes a fixed '
+                             f'sampling_ratio, got {self.sampling_ratio}')
 
     def forward(self, input: Tensor, rois: Tensor) -> Tensor:
         return ps_roi_align(input, rois, self.output_size, self.spatial_scale,
                             self.sampling_ratio, self.aligned,
-                            self.check_batch_idx)
+                            self.check_batch_idx, self.legacy)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(output_size={self.output_size}, '
                 f'spatial_scale={self.spatial_scale}, '
                 f'sampling_ratio={self.sampling_ratio}, '
-                f'aligned={self.aligned})')
+                f'aligned={self.aligned}'
+                f'{", legacy=True" if self.legacy else ""})')

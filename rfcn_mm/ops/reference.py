@@ -105,8 +105,13 @@ def ps_roi_align_reference(input: Tensor,
                            output_size: Union[int, Tuple[int, int]],
                            spatial_scale: float = 1.0,
                            sampling_ratio: int = 2,
-                           aligned: bool = True) -> Tensor:
+                           aligned: bool = True,
+                           legacy: bool = False) -> Tensor:
     """Reference of :func:`rfcn_mm.ops.ps_roi_align` (same arguments)."""
+    if legacy:
+        return deform_ps_roi_pool_reference(
+            input, rois, None, output_size, spatial_scale,
+            sample_per_part=sampling_ratio, legacy=True)
     ph, pw = _pair(output_size)
     n, channels, height, width = input.shape
     cout = channels // (ph * pw)

@@ -16,19 +16,22 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from rfcn_mm.converters.deformable_convnets import convert_params
+from rfcn_mm.converters.deformable_convnets import (convert_params,
+                                                    is_deformable)
 from rfcn_mm.converters.reference_layers import UnknownLayerError
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r101_mxnet_coco.py')
+DCN_CONFIG = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r101_dcn_mxnet_coco.py')
 TOOL = osp.join(ROOT, 'tools', 'model_converters',
                 'deformable_convnets_to_mmdet.py')
 BLOCKS = {2: ['a', 'b', 'c'], 3: ['a', 'b1', 'b2', 'b3'],
           4: ['a'] + [f'b{i}' for i in range(1, 23)], 5: ['a', 'b', 'c']}
 
 
-def reference_names():
-    """Every array name of resnet_v1_101_rfcn's checkpoint."""
+def reference_names(dcn=False):
+    """Every array name of resnet_v1_101_rfcn's checkpoint (``dcn``:
+    resnet_v1_101_rfcn_dcn's)."""
     names = ['arg:conv1_weight']
     bn = ['arg:{}_gamma', 'arg:{}_beta', 'aux:{}_moving_mean',
           'aux:{}_moving_var']
@@ -42,27 +45,69 @@ def reference_names():
     for layer in ('rpn_conv_3x3', 'rpn_cls_score', 'rpn_bbox_pred',
                   'conv_new_1', 'rfcn_cls', 'rfcn_bbox'):
         names += [f'arg:{layer}_weight', f'arg:{layer}_bias']
+    if dcn:
+        for layer in ('res5a_branch2b_offset', 'res5b_branch2b_offset',
+                      'res5c_branch2b_offset', 'rfcn_cls_offset_t',
+                      'rfcn_bbox_offset_t'):
+            names += [f'arg:{layer}_weight', f'arg:{layer}_bias']
     return names
 
 
-def _model_keys():
+def _model_keys(config=CONFIG):
     init_default_scope('mmdet')
-    model = MODELS.build(Config.fromfile(CONFIG).model)
+    model = MODELS.build(Config.fromfile(config).model)
     return {k for k in model.state_dict() if 'num_batches_tracked' not in k}
 
 
-def test_every_array_lands_on_the_models_keys():
-    params = {n: np.zeros(8, np.float32) for n in reference_names()}
+@pytest.mark.parametrize('dcn', [False, True])
+def test_every_array_lands_on_the_models_keys(dcn):
+    params = {n: np.zeros(8, np.float32) for n in reference_names(dcn)}
     params['arg:rfcn_cls_weight'] = np.zeros((81 * 49, 2))
     params['arg:rfcn_cls_bias'] = np.zeros(81 * 49)
     params['arg:rfcn_bbox_weight'] = np.zeros((8 * 49, 2))
     params['arg:rfcn_bbox_bias'] = np.zeros(8 * 49)
     params['arg:rpn_cls_score_weight'] = np.zeros((24, 2))
     params['arg:rpn_cls_score_bias'] = np.zeros(24)
+    if dcn:
+        params['arg:rfcn_cls_offset_t_weight'] = np.zeros((2 * 81 * 49, 2))
+        params['arg:rfcn_cls_offset_t_bias'] = np.zeros(2 * 81 * 49)
     out, report = convert_params(params)
-    assert set(out) == _model_keys()
-    # resnet_v1_101_rfcn: 110 convolutions, 104 BatchNorms
-    assert report[0].startswith('110 convolutions, 104 BatchNorms')
+    assert set(out) == _model_keys(DCN_CONFIG if dcn else CONFIG)
+    assert is_deformable(params) == dcn
+    # resnet_v1_101_rfcn: 110 convolutions, 104 BatchNorms; the DCN symbol
+    # adds 3 offset convs in res5 and 2 offset-map convs in the head
+    assert report[0].startswith(
+        f'{115 if dcn else 110} convolutions, 104 BatchNorms')
+
+
+def test_deformable_offsets():
+    """The res5 offset convs keep their weights; the class offset maps, one
+    (x, y) field of k*k bins per class, move the background field last;
+    the box offset maps stay as they are."""
+    bins, classes = 4, 3
+    rng = np.random.default_rng(2)
+    cls_off = rng.standard_normal((2 * classes * bins, 5)).astype(np.float32)
+    box_off = rng.standard_normal((2 * bins, 5)).astype(np.float32)
+    conv_off = rng.standard_normal((72, 6, 3, 3)).astype(np.float32)
+    out, report = convert_params(
+        {'arg:rfcn_cls_offset_t_weight': cls_off,
+         'arg:rfcn_cls_offset_t_bias': cls_off[:, 0],
+         'arg:rfcn_bbox_offset_t_weight': box_off,
+         'arg:rfcn_bbox_offset_t_bias': box_off[:, 0],
+         'arg:res5b_branch2b_offset_weight': conv_off,
+         'arg:res5b_branch2b_offset_bias': conv_off[:, 0, 0, 0]}, bins)
+    head = 'roi_head.bbox_head.'
+    np.testing.assert_array_equal(
+        out[head + 'conv_cls_offset.weight'],
+        np.concatenate([cls_off[2 * bins:], cls_off[:2 * bins]]))
+    np.testing.assert_array_equal(out[head + 'conv_cls_offset.bias'],
+                                  out[head + 'conv_cls_offset.weight'][:, 0])
+    np.testing.assert_array_equal(out[head + 'conv_reg_offset.weight'],
+                                  box_off)
+    np.testing.assert_array_equal(
+        out['roi_head.shared_head.layer4.1.conv2.conv_offset.weight'],
+        conv_off)
+    assert any('background offset field' in line for line in report)
 
 
 def test_head_layouts_and_norms():
@@ -118,7 +163,7 @@ def test_sigmoid_of_the_difference_is_the_softmax():
 
 @pytest.mark.parametrize('name, message', [
     ('arg:fc1000_weight', "no R-FCN layer of that name"),
-    ('arg:res5a_branch2b_offset_weight', 'deformable layer'),
+    ('arg:res5a_branch2a_offset_weight', 'only the 3x3 convs'),
     ('res2a_branch2a_weight', 'arg:<parameter>'),
     ('arg:res2a_branch2z_weight', 'no R-FCN layer'),
 ])
@@ -153,3 +198,19 @@ def test_the_tool_names_what_does_not_fit(tmp_path):
         'model (64, 64, 1, 1)' in proc.stderr
     assert 'missing from the checkpoint: backbone.bn1.weight' in proc.stderr
     assert not (tmp_path / 'out.pth').exists()
+
+
+def test_the_tool_picks_the_deformable_config(tmp_path):
+    """A file with offset convs is Deformable R-FCN's: checked against
+    rfcn_r101_dcn_mxnet_coco.py's model (which has the offset conv)."""
+    src = tmp_path / 'rfcn_dcn_coco-0000.params'
+    _write_params(src, {'arg:res5a_branch2b_offset_weight':
+                        np.zeros((72, 512, 1, 1))})
+    proc = subprocess.run(
+        [sys.executable, TOOL, str(src), str(tmp_path / 'out.pth')],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert 'rfcn_r101_dcn_mxnet_coco.py' in proc.stdout
+    assert ('roi_head.shared_head.layer4.0.conv2.conv_offset.weight: '
+            'checkpoint (72, 512, 1, 1), model (72, 512, 3, 3)'
+            in proc.stderr)
