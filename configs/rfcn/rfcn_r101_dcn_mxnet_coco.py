@@ -2,7 +2,8 @@
 # (rfcn_dcn_coco-0000.params, 35.7 AP on test-dev), converted with
 #   python tools/model_converters/deformable_convnets_to_mmdet.py IN OUT.pth
 # and run as its test code runs it: rfcn_r101_mxnet_coco.py's legacy
-# network with deformable res5 3x3 convs (4 offset groups, dilation 2) and
+# network with deformable res5 3x3 convs (4 offset groups, dilation 2, the
+# border rule of MXNet's DeformableConvolution: LegacyDCN) and
 # deformable PS RoI pooling in the reference's coordinates (one offset
 # field per class for the class maps, one for the box maps; 4 x 4 samples
 # per bin, offsets scaled by 0.1).
@@ -10,7 +11,7 @@ _base_ = './rfcn_r101_mxnet_coco.py'
 model = dict(
     roi_head=dict(
         shared_head=dict(
-            dcn=dict(type='DCN', deform_groups=4,
+            dcn=dict(type='LegacyDCN', deform_groups=4,
                      fallback_on_stride=False)),
         bbox_roi_extractor=dict(
             roi_layer=dict(

@@ -3,8 +3,9 @@
 #   python tools/model_converters/deformable_convnets_to_mmdet.py IN OUT.pth
 # and run as its test code runs it: RGB input minus its means, no std;
 # MSRA's Caffe-style ResNet (stride on the 1x1 convs, pool1 unpadded in ceil
-# mode); py-faster-rcnn's anchors (scales 4-32), box deltas (+1 widths) and
-# proposal layer (6000 -> NMS 0.7 with +1 areas -> 300, no minimum size);
+# mode); py-faster-rcnn's anchors (scales 4-32) and proposal layer (6000 ->
+# NMS 0.7 with +1 areas -> 300, no minimum size); its own box decoding (+1
+# widths, centres at x1 + (w - 1) / 2, a box w' wide ends at x1 + w' - 1);
 # PS RoI pooling in the reference's coordinates; per-class NMS 0.3 with +1
 # areas, 100 detections; short side 600, long side at most 1000.
 _base_ = './rfcn_r101_coco.py'
@@ -24,12 +25,16 @@ model = dict(
             scales=[4, 8, 16, 32],
             ratios=[0.5, 1.0, 2.0],
             strides=[16]),
-        bbox_coder=dict(_delete_=True, type='PyFasterRCNNBBoxCoder')),
+        bbox_coder=dict(
+            _delete_=True, type='PyFasterRCNNBBoxCoder',
+            style='deformable-convnets')),
     roi_head=dict(
         shared_head=dict(style='caffe', init_cfg=None),
         bbox_roi_extractor=dict(roi_layer=dict(legacy=True)),
         bbox_head=dict(
-            bbox_coder=dict(_delete_=True, type='PyFasterRCNNBBoxCoder'))),
+            bbox_coder=dict(
+                _delete_=True, type='PyFasterRCNNBBoxCoder',
+                style='deformable-convnets'))),
     test_cfg=dict(
         rpn=dict(
             nms_pre=6000,

@@ -42,6 +42,22 @@ def bbox_transform_inv(boxes, deltas):
     return out
 
 
+def nonlinear_pred(boxes, deltas):
+    """Deformable-ConvNets' decoding: centre x1 + (w - 1) / 2, a box w'
+    wide spans ctr -/+ (w' - 1) / 2."""
+    w = boxes[:, 2] - boxes[:, 0] + 1.0
+    h = boxes[:, 3] - boxes[:, 1] + 1.0
+    cx, cy = boxes[:, 0] + 0.5 * (w - 1.0), boxes[:, 1] + 0.5 * (h - 1.0)
+    dx, dy = deltas[:, 0::4], deltas[:, 1::4]
+    dw, dh = deltas[:, 2::4], deltas[:, 3::4]
+    px, py = dx * w[:, None] + cx[:, None], dy * h[:, None] + cy[:, None]
+    pw, ph = np.exp(dw) * w[:, None], np.exp(dh) * h[:, None]
+    out = np.zeros_like(deltas)
+    out[:, 0::4], out[:, 1::4] = px - 0.5 * (pw - 1), py - 0.5 * (ph - 1)
+    out[:, 2::4], out[:, 3::4] = px + 0.5 * (pw - 1), py + 0.5 * (ph - 1)
+    return out
+
+
 def clip_boxes(boxes, im_shape):
     """Clip to [0, W - 1] x [0, H - 1]; im_shape is (H, W)."""
     boxes = boxes.copy()

@@ -10,15 +10,18 @@ from torch import Tensor
 @TASK_UTILS.register_module()
 class PyFasterRCNNBBoxCoder(BaseBBoxCoder):
     """Box deltas as py-faster-rcnn's ``bbox_transform`` and
-    ``bbox_transform_inv`` compute them (py-R-FCN, Deformable-ConvNets),
-    for models trained with them.
+    ``bbox_transform_inv`` compute them (py-R-FCN), or Deformable-ConvNets'
+    ``nonlinear_transform`` and ``nonlinear_pred``, for models trained with
+    them.
 
-    Widths and heights count the end pixel (``w = x2 - x1 + 1``) and a
-    box's centre is ``x1 + 0.5 * w``; a decoded box is ``ctr -/+ 0.5 *
-    w'`` (so its new width is ``w' + 1`` in the same count). mmdet's
-    :class:`LegacyDeltaXYWHBBoxCoder` has the ``+1`` but centres boxes on
-    ``(x1 + x2) / 2``, half a pixel from this one. Decoded boxes are clipped
-    to ``[0, W - 1] x [0, H - 1]`` when ``max_shape`` is given.
+    Widths and heights count the end pixel (``w = x2 - x1 + 1``). In
+    py-faster-rcnn's style a box's centre is ``x1 + 0.5 * w`` and a decoded
+    box is ``ctr -/+ 0.5 * w'`` (so its new width is ``w' + 1`` in the same
+    count). Deformable-ConvNets (and MXNet's ``contrib.Proposal``) centre
+    boxes on ``x1 + 0.5 * (w - 1)`` and decode to ``ctr -/+ 0.5 * (w' -
+    1)``: the same deltas, the same ``x1``, but ``x2`` one pixel less.
+    Decoded boxes are clipped to ``[0, W - 1] x [0, H - 1]`` when
+    ``max_shape`` is given.
 
     Args:
         target_means, target_stds (Sequence[float]): Normalisation of the
@@ -28,14 +31,26 @@ class PyFasterRCNNBBoxCoder(BaseBBoxCoder):
             exponential; None (the reference's behaviour) leaves them as
             they are. mmdet's ``wh_ratio_clip`` argument of :meth:`decode`
             is accepted and ignored.
+        style (str): ``'py-faster-rcnn'`` (py-R-FCN's models) or
+            ``'deformable-convnets'`` (Deformable-ConvNets' models).
+            Defaults to ``'py-faster-rcnn'``.
     """
+
+    STYLES = ('py-faster-rcnn', 'deformable-convnets')
 
     def __init__(self,
                  target_means: Sequence[float] = (0., 0., 0., 0.),
                  target_stds: Sequence[float] = (1., 1., 1., 1.),
                  max_log_ratio: Optional[float] = None,
+                 style: str = 'py-faster-rcnn',
                  **kwargs) -> None:
         super().__init__(**kwargs)
+        if style not in self.STYLES:
+            raise ValueError(f'PyFasterRCNNBBoxCoder: style={style!r}; '
+                             f'known: {list(self.STYLES)}')
+        # the decoded box's x2 - x1 is w' (py-faster-rcnn) or w' - 1
+        self.end = 0.0 if style == 'py-faster-rcnn' else 1.0
+        self.style = style
         self.means = tuple(float(m) for m in target_means)
         self.stds = tuple(float(s) for s in target_stds)
         if len(self.means) != 4 or len(self.stds) != 4:
@@ -83,6 +98,9 @@ class PyFasterRCNNBBoxCoder(BaseBBoxCoder):
             dh = dh.clamp(max=self.max_log_ratio)
         px, py = dx * w + cx, dy * h + cy
         pw, ph = torch.exp(dw) * w, torch.exp(dh) * h
+        if self.end:  # centres at x1 + 0.5 (w - 1): half a pixel less
+            px, py = px - 0.5, py - 0.5
+        pw, ph = pw - self.end, ph - self.end
         out = torch.stack(
             [px - 0.5 * pw, py - 0.5 * ph, px + 0.5 * pw, py + 0.5 * ph], -1)
         if max_shape is not None:

@@ -1,11 +1,13 @@
 """py-faster-rcnn's box deltas: decode against a NumPy transcription of
 ``bbox_transform_inv`` / ``clip_boxes`` (tests/helpers/py_faster_rcnn.py),
 encode as its inverse, a hand-computed box, and the half pixel that
-separates mmdet's legacy coder."""
+separates mmdet's legacy coder; Deformable-ConvNets' style against a
+transcription of its ``nonlinear_pred``."""
 import numpy as np
 import pytest
 import torch
-from helpers.py_faster_rcnn import bbox_transform_inv, clip_boxes
+from helpers.py_faster_rcnn import (bbox_transform_inv, clip_boxes,
+                                    nonlinear_pred)
 from mmdet.registry import TASK_UTILS
 from mmengine.registry import init_default_scope
 
@@ -74,3 +76,30 @@ def test_the_log_ratio_clamp_is_optional():
     assert torch.isfinite(clamped).all()
     with pytest.raises(ValueError, match='4 values'):
         _coder(target_stds=(0.1, 0.2))
+
+
+def test_deformable_convnets_style_matches_nonlinear_pred():
+    rng = np.random.default_rng(4)
+    boxes = _boxes(50, rng)
+    deltas = rng.normal(0, 0.5, (50, 8))
+    coder = _coder(style='deformable-convnets')
+    got = coder.decode(torch.from_numpy(boxes), torch.from_numpy(deltas))
+    want = nonlinear_pred(boxes, deltas)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-12)
+    # same x1 as py-faster-rcnn's, x2 one pixel less
+    want4, pfr4 = want.reshape(-1, 4), _inv(boxes, deltas).reshape(-1, 4)
+    np.testing.assert_allclose(want4[:, :2], pfr4[:, :2], rtol=1e-12)
+    np.testing.assert_allclose(want4[:, 2:], pfr4[:, 2:] - 1, rtol=1e-12)
+    # mmdet's legacy coder: same centre, but a box w' wide spans w' + 1
+    legacy = TASK_UTILS.build(dict(type='LegacyDeltaXYWHBBoxCoder'))
+    np.testing.assert_allclose(
+        legacy.decode(torch.from_numpy(boxes),
+                      torch.from_numpy(deltas[:, 4:])).numpy(),
+        want[:, 4:] + [-0.5, -0.5, 0.5, 0.5], rtol=1e-12)
+    # the deltas are the same in both styles
+    gts = _boxes(50, rng)
+    torch.testing.assert_close(
+        coder.encode(torch.from_numpy(boxes), torch.from_numpy(gts)),
+        _coder().encode(torch.from_numpy(boxes), torch.from_numpy(gts)))
+    with pytest.raises(ValueError, match="style='caffe'"):
+        _coder(style='caffe')
