@@ -1,7 +1,8 @@
 """NumPy transcriptions of py-faster-rcnn's box code (``generate_anchors``,
-``bbox_transform_inv``, ``clip_boxes``, ``py_cpu_nms`` and the test-time
-``ProposalLayer``), written from its semantics as oracles for the classes
-that reproduce them (py-R-FCN and Deformable-ConvNets use the same)."""
+``bbox_transform_inv``, ``clip_boxes``, ``py_cpu_nms``, the test-time
+``ProposalLayer`` and the per-class NMS of its test code), written from its
+semantics as oracles for the classes that reproduce them (py-R-FCN uses the
+same; Deformable-ConvNets too, but for its ``nonlinear_pred``)."""
 import numpy as np
 
 
@@ -111,3 +112,24 @@ def proposal_layer(fg_prob, deltas, im_info, stride=16, anchors=None,
     keep = py_cpu_nms(np.hstack([boxes, scores[:, None]]),
                       nms_thresh)[:post_nms]
     return boxes[keep], scores[keep]
+
+
+def detections(rois, cls_prob, bbox_pred, shape, decode=bbox_transform_inv,
+               score_thr=1e-3, nms_thr=0.3, max_per_image=100):
+    """The test code on a network's outputs (class-agnostic boxes): the
+    foreground deltas decoded from the RoIs and clipped; per class (the
+    background at 0 skipped), scores above the threshold and NMS with +1
+    areas; the best ``max_per_image`` of the image. Returns (D, 6) rows
+    (x1, y1, x2, y2, score, label - 1), best first."""
+    boxes = clip_boxes(decode(rois[:, 1:5], bbox_pred[:, 4:8]), shape)
+    dets = []
+    for j in range(1, cls_prob.shape[1]):
+        inds = np.where(cls_prob[:, j] > score_thr)[0]
+        cls_dets = np.hstack([boxes[inds], cls_prob[inds, j:j + 1]])
+        keep = py_cpu_nms(cls_dets.astype(np.float32), nms_thr)
+        dets += [(*d, j - 1) for d in cls_dets[keep]]
+    dets = np.array(dets).reshape(-1, 6)
+    if len(dets) > max_per_image:
+        thr = np.sort(dets[:, 4])[-max_per_image]
+        dets = dets[dets[:, 4] >= thr]
+    return dets[np.argsort(-dets[:, 4], kind='stable')]

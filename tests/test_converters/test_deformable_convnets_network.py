@@ -19,13 +19,9 @@ import pytest
 import torch
 from helpers.mxnet_oracle import run_mxnet
 from helpers.mxnet_rfcn_net import SCRIPT
-from helpers.py_faster_rcnn import clip_boxes, nonlinear_pred, py_cpu_nms
-from mmdet.models.backbones.resnet import Bottleneck
-from mmdet.models.layers import ResLayer
-from mmdet.registry import MODELS
+from helpers.narrow_rfcn import narrow_model
+from helpers.py_faster_rcnn import detections, nonlinear_pred
 from mmdet.structures import DetDataSample
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 from rfcn_mm.converters import read_params
 from rfcn_mm.converters.deformable_convnets import convert_params
@@ -55,42 +51,8 @@ def _case(dcn):
 def _model(dcn):
     """The legacy config's model at the test's widths."""
     name = 'rfcn_r101_dcn_mxnet_coco.py' if dcn else 'rfcn_r101_mxnet_coco.py'
-    cfg = Config.fromfile(osp.join(CONFIGS, name))
-    cfg.model.backbone.base_channels = WIDTH
-    cfg.model.rpn_head.update(in_channels=16 * WIDTH,
-                              feat_channels=2 * WIDTH)
-    cfg.model.roi_head.bbox_head.update(
-        in_channels=32 * WIDTH, mid_channels=4 * WIDTH,
-        num_classes=CLASSES - 1)
-    init_default_scope('mmdet')
-    model = MODELS.build(cfg.model)
-    head = cfg.model.roi_head.shared_head
-    # mmdet's shared ResLayer has the real widths built in: its res5 from
-    # mmdet's own pieces at the test's widths, same module names
-    model.roi_head.shared_head.layer4 = ResLayer(
-        Bottleneck, 16 * WIDTH, 8 * WIDTH, 3, stride=1, dilation=2,
-        style='caffe', norm_cfg=head.norm_cfg, dcn=head.get('dcn'))
-    return model.eval()
-
-
-def _reference_detections(rois, cls_prob, bbox_pred, shape, score_thr=1e-3,
-                          nms_thr=0.3, max_per_image=100):
-    """Deformable-ConvNets' test code on its network's outputs: agnostic
-    boxes from the foreground deltas, clipped; per class, scores above the
-    threshold, NMS with +1 areas; the best 100 of the image."""
-    boxes = clip_boxes(nonlinear_pred(rois[:, 1:5], bbox_pred[:, 4:8]),
-                       shape)
-    dets = []
-    for j in range(1, cls_prob.shape[1]):
-        inds = np.where(cls_prob[:, j] > score_thr)[0]
-        cls_dets = np.hstack([boxes[inds], cls_prob[inds, j:j + 1]])
-        keep = py_cpu_nms(cls_dets.astype(np.float32), nms_thr)
-        dets += [(*d, j - 1) for d in cls_dets[keep]]
-    dets = np.array(dets).reshape(-1, 6)
-    if len(dets) > max_per_image:
-        thr = np.sort(dets[:, 4])[-max_per_image]
-        dets = dets[dets[:, 4] >= thr]
-    return dets[np.argsort(-dets[:, 4], kind='stable')]
+    return narrow_model(osp.join(CONFIGS, name), WIDTH, CLASSES - 1,
+                        2 * WIDTH, 4 * WIDTH)
 
 
 @pytest.mark.parametrize('dcn', [False, True], ids=['rfcn', 'rfcn_dcn'])
@@ -162,8 +124,10 @@ def test_converted_network_matches_mxnet(tmp_path, dcn):
         assert ref['cls_prob'].max() < 0.999
 
         result = model.predict(inputs, samples, rescale=True)[0]
-    want = _reference_detections(ref['rois'], ref['cls_prob'],
-                                 ref['bbox_pred'], (HEIGHT, WIDTH_PX))
+    # Deformable-ConvNets' test code: its decoding, threshold 1e-3, NMS
+    # 0.3, 100 per image
+    want = detections(ref['rois'], ref['cls_prob'], ref['bbox_pred'],
+                      (HEIGHT, WIDTH_PX), decode=nonlinear_pred)
     got = result.pred_instances
     assert len(got) == len(want) and len(want) > 10
     order = torch.argsort(got.scores, descending=True, stable=True)
