@@ -53,10 +53,12 @@ def test_there_are_configs():
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
 def test_config_loads(path):
     # mmdet's own configs go as deep (e.g. its ms-3x variants of ms-1x);
-    # the released Deformable R-FCN is the released R-FCN's config plus
-    # its deformable layers, one level more
+    # a released model's config that varies another one's (ResNet-50,
+    # deformable layers) goes one level more
     name = osp.basename(path)
-    limit = (4 if 'coco' in name else 3) + ('dcn_mxnet' in name)
+    released = ('_pyrfcn_', '_mxnet_')
+    limit = (4 if 'coco' in name else 3) + any(
+        r in name and r in ''.join(_bases(path)) for r in released)
     assert _depth(path) <= limit
     cfg = _load(path)
     assert cfg.custom_imports['imports'] == ['rfcn_mm']

@@ -19,6 +19,9 @@ from .head_layouts import (agnostic_foreground, background_last,
                            caffe_batch_norm, softmax_to_sigmoid)
 from .reference_layers import UnknownLayerError, conv_key, norm_key
 
+# blocks of res4 -> ResNet depth (res2, res3, res5 have 3, 4 and 3 in both)
+_DEPTHS = {6: 50, 23: 101}
+
 
 def _blob_count(layer: CaffeLayer, counts: Sequence[int]) -> None:
     if len(layer.blobs) not in counts:
@@ -98,3 +101,22 @@ def convert_layers(layers: List[CaffeLayer],
                 out[key + '.weight'], out[key + '.bias'])
             report.append(what)
     return out, report
+
+
+def resnet_depth(layers: List[CaffeLayer]) -> int:
+    """The ResNet depth of a py-R-FCN model from its res4 block names
+    (``res4a`` ... ``res4f``: 50; ``res4a``, ``res4b1`` ... ``res4b22``:
+    101).
+
+    Raises:
+        UnknownLayerError: res4 has another number of blocks.
+    """
+    blocks = {
+        layer.name.split('_')[0]
+        for layer in layers if layer.name.startswith('res4')
+    }
+    if len(blocks) not in _DEPTHS:
+        raise UnknownLayerError(
+            f'res4 has {len(blocks)} blocks; py-R-FCN\'s ResNet-50 has 6 '
+            'and ResNet-101 23')
+    return _DEPTHS[len(blocks)]

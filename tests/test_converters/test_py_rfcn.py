@@ -6,6 +6,8 @@ unpacked floats read the same; swapping two classes' score-map blocks in
 the file swaps exactly those classes in the converted head; layers
 without weights are skipped and unknown ones refused by name."""
 import os.path as osp
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -15,24 +17,28 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from rfcn_mm.converters import read_caffemodel
-from rfcn_mm.converters.py_rfcn import convert_layers
+from rfcn_mm.converters.py_rfcn import convert_layers, resnet_depth
 from rfcn_mm.converters.reference_layers import UnknownLayerError
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r101_pyrfcn_voc0712.py')
 BLOCKS = {2: ['a', 'b', 'c'], 3: ['a', 'b1', 'b2', 'b3'],
           4: ['a'] + [f'b{i}' for i in range(1, 23)], 5: ['a', 'b', 'c']}
+BLOCKS_R50 = {2: ['a', 'b', 'c'], 3: ['a', 'b', 'c', 'd'],
+              4: ['a', 'b', 'c', 'd', 'e', 'f'], 5: ['a', 'b', 'c']}
+TOOL = osp.join(ROOT, 'tools', 'model_converters', 'pyrfcn_caffe_to_mmdet.py')
 
 
-def net_layers(bins=49, classes=21, anchors=9):
+def net_layers(bins=49, classes=21, anchors=9, blocks=BLOCKS):
     """(name, type, blobs) of test_agnostic.prototxt's weighted layers,
-    with tiny blobs except the heads, plus layers without weights."""
+    with tiny blobs except the heads, plus layers without weights
+    (``blocks``: ResNet-101's or ResNet-50's)."""
     one = np.ones(2, np.float32)
     out = [('data', 'Input', []), ('conv1', 'Convolution', [one]),
            ('bn_conv1', 'BatchNorm', [one, one, np.array([1.])]),
            ('scale_conv1', 'Scale', [one, one]), ('pool1', 'Pooling', [])]
-    for stage, blocks in BLOCKS.items():
-        for block in blocks:
+    for stage, names in blocks.items():
+        for block in names:
             for br in ['2a', '2b', '2c'] + (['1'] if block == 'a' else []):
                 tag = f'{stage}{block}_branch{br}'
                 out += [(f'res{tag}', 'Convolution', [one]),
@@ -67,16 +73,44 @@ def _write(path, layers, v1=(), **blob_args):
     return read_caffemodel(str(path))
 
 
-def test_every_weight_lands_on_the_models_keys(tmp_path):
-    out, report = convert_layers(_write(tmp_path / 'r101.caffemodel',
-                                        net_layers()))
+@pytest.mark.parametrize('depth', [101, 50])
+def test_every_weight_lands_on_the_models_keys(tmp_path, depth):
+    layers = _write(tmp_path / 'r.caffemodel',
+                    net_layers(blocks=BLOCKS if depth == 101 else BLOCKS_R50))
+    assert resnet_depth(layers) == depth
+    out, report = convert_layers(layers)
     init_default_scope('mmdet')
-    model = MODELS.build(Config.fromfile(CONFIG).model)
+    config = osp.join(ROOT, 'configs', 'rfcn',
+                      f'rfcn_r{depth}_pyrfcn_voc0712.py')
+    model = MODELS.build(Config.fromfile(config).model)
     keys = {k for k in model.state_dict() if 'num_batches_tracked' not in k}
     assert set(out) == keys
     # test_agnostic.prototxt: 110 convolutions, 104 BatchNorm + Scale
-    assert report[0].startswith('110 convolutions, 104 BatchNorms, '
-                                '104 Scales; 4 layers without weights')
+    # (ResNet-50: 59 and 53)
+    convs, norms = (110, 104) if depth == 101 else (59, 53)
+    assert report[0].startswith(f'{convs} convolutions, {norms} BatchNorms, '
+                                f'{norms} Scales; 4 layers without weights')
+
+
+def test_the_tool_picks_the_config_of_the_depth(tmp_path):
+    """A ResNet-50 file is checked against rfcn_r50_pyrfcn_voc0712.py (its
+    res4 has 6 blocks), whose res4f exists."""
+    path = tmp_path / 'resnet50_rfcn_final.caffemodel'
+    _write(path, net_layers(blocks=BLOCKS_R50)[:-8])
+    proc = subprocess.run(
+        [sys.executable, TOOL, str(path), str(tmp_path / 'out.pth')],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert 'rfcn_r50_pyrfcn_voc0712.py' in proc.stdout
+    assert 'backbone.layer3.5.conv1.weight: checkpoint (2,)' in proc.stderr
+    assert not (tmp_path / 'out.pth').exists()
+
+
+def test_an_unknown_depth_is_named(tmp_path):
+    layers = _write(tmp_path / 'r.caffemodel',
+                    net_layers(blocks={4: ['a', 'b', 'c']})[5:])
+    with pytest.raises(UnknownLayerError, match='res4 has 3 blocks'):
+        resnet_depth(layers)
 
 
 def test_batch_norm_scale_factor_and_scale(tmp_path):

@@ -3,18 +3,19 @@ checkpoint for rfcn_mm.
 
     python tools/model_converters/pyrfcn_caffe_to_mmdet.py \\
         resnet101_rfcn_final.caffemodel rfcn_r101_pyrfcn_voc0712.pth \\
-        [--config configs/rfcn/rfcn_r101_pyrfcn_voc0712.py]
+        [--config CONFIG]
 
 Reads the file without Caffe or protobuf, maps every layer with weights
 (the layer names of py-R-FCN's ``rfcn_end2end/test_agnostic.prototxt``) to
 the config's model and refuses, by name, a layer it has no place for, a
 weight the model needs and the file lacks, and a shape that disagrees
-(with the model's). ResNet-50 models need a config with ``depth=50``. The
-checkpoint is written atomically; its ``meta`` records the source file (and
-its SHA-256), the config and the classes. Then:
+(with the model's). The config defaults to the legacy VOC one of the
+model's depth (read from its res4 blocks): ``rfcn_r101_pyrfcn_voc0712.py``
+or ``rfcn_r50_pyrfcn_voc0712.py``; other models (COCO) take ``--config``.
+The checkpoint is written atomically; its ``meta`` records the source file
+(and its SHA-256), the config and the classes. Then:
 
-    python tools/test.py configs/rfcn/rfcn_r101_pyrfcn_voc0712.py \\
-        rfcn_r101_pyrfcn_voc0712.pth --eval mAP
+    python tools/test.py CONFIG rfcn_r101_pyrfcn_voc0712.pth --eval mAP
 """
 import argparse
 import os.path as osp
@@ -28,17 +29,25 @@ from rfcn_mm.converters import CaffeModelError, read_caffemodel  # noqa: E402
 from rfcn_mm.converters.converted_checkpoint import (  # noqa: E402
     ConversionMismatchError, write_converted)
 from rfcn_mm.converters.py_rfcn import convert_layers  # noqa: E402
+from rfcn_mm.converters.py_rfcn import resnet_depth  # noqa: E402
 from rfcn_mm.converters.reference_layers import UnknownLayerError  # noqa: E402
 
-CONFIG = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r101_pyrfcn_voc0712.py')
+CONFIGS = {
+    depth: osp.join(ROOT, 'configs', 'rfcn',
+                    f'rfcn_r{depth}_pyrfcn_voc0712.py')
+    for depth in (50, 101)
+}
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help='py-R-FCN .caffemodel file')
     parser.add_argument('dst', help='output checkpoint (.pth)')
-    parser.add_argument('--config', default=CONFIG,
-                        help='the config the checkpoint is for')
+    parser.add_argument(
+        '--config',
+        help='the config the checkpoint is for (default: '
+        'rfcn_r101_pyrfcn_voc0712.py or rfcn_r50_pyrfcn_voc0712.py, by the '
+        'model\'s depth)')
     parser.add_argument('--bins', type=int, default=49,
                         help='k*k of the score maps (default 49)')
     return parser.parse_args(argv)
@@ -49,8 +58,11 @@ def main(argv=None):
     if not osp.isfile(args.src):
         sys.exit(f'error: {args.src} not found')
     try:
-        weights, report = convert_layers(read_caffemodel(args.src),
-                                         args.bins)
+        layers = read_caffemodel(args.src)
+        if args.config is None:
+            args.config = CONFIGS[resnet_depth(layers)]
+        print(f'config: {args.config}')
+        weights, report = convert_layers(layers, args.bins)
         count = write_converted(
             weights, args.src, args.dst, args.config,
             'tools/model_converters/pyrfcn_caffe_to_mmdet.py')
