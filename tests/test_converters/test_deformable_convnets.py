@@ -6,12 +6,13 @@ parameters and statistics keep their values; unknown arrays are refused by
 name; and the command line writes a checkpoint or names what does not
 fit."""
 import os.path as osp
-import struct
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from helpers.deformable_convnets_names import reference_names
+from helpers.mxnet_wire import write_params
 from mmdet.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -25,32 +26,6 @@ CONFIG = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r101_mxnet_coco.py')
 DCN_CONFIG = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r101_dcn_mxnet_coco.py')
 TOOL = osp.join(ROOT, 'tools', 'model_converters',
                 'deformable_convnets_to_mmdet.py')
-BLOCKS = {2: ['a', 'b', 'c'], 3: ['a', 'b1', 'b2', 'b3'],
-          4: ['a'] + [f'b{i}' for i in range(1, 23)], 5: ['a', 'b', 'c']}
-
-
-def reference_names(dcn=False):
-    """Every array name of resnet_v1_101_rfcn's checkpoint (``dcn``:
-    resnet_v1_101_rfcn_dcn's)."""
-    names = ['arg:conv1_weight']
-    bn = ['arg:{}_gamma', 'arg:{}_beta', 'aux:{}_moving_mean',
-          'aux:{}_moving_var']
-    names += [n.format('bn_conv1') for n in bn]
-    for stage, blocks in BLOCKS.items():
-        for block in blocks:
-            branches = ['2a', '2b', '2c'] + (['1'] if block == 'a' else [])
-            for br in branches:
-                names.append(f'arg:res{stage}{block}_branch{br}_weight')
-                names += [n.format(f'bn{stage}{block}_branch{br}') for n in bn]
-    for layer in ('rpn_conv_3x3', 'rpn_cls_score', 'rpn_bbox_pred',
-                  'conv_new_1', 'rfcn_cls', 'rfcn_bbox'):
-        names += [f'arg:{layer}_weight', f'arg:{layer}_bias']
-    if dcn:
-        for layer in ('res5a_branch2b_offset', 'res5b_branch2b_offset',
-                      'res5c_branch2b_offset', 'rfcn_cls_offset_t',
-                      'rfcn_bbox_offset_t'):
-            names += [f'arg:{layer}_weight', f'arg:{layer}_bias']
-    return names
 
 
 def _model_keys(config=CONFIG):
@@ -172,24 +147,10 @@ def test_unknown_arrays_are_named(name, message):
         convert_params({name: np.zeros(2)})
 
 
-def _write_params(path, arrays):
-    out = struct.pack('<QQQ', 0x112, 0, len(arrays))
-    for a in arrays.values():
-        a = np.asarray(a, np.float32)
-        out += struct.pack('<IiI', 0xF993FAC9, 0, a.ndim)
-        out += struct.pack(f'<{a.ndim}q', *a.shape)
-        out += struct.pack('<iii', 1, 0, 0) + a.tobytes()
-    out += struct.pack('<Q', len(arrays))
-    for name in arrays:
-        out += struct.pack('<Q', len(name)) + name.encode()
-    path.write_bytes(out)
-
-
 def test_the_tool_names_what_does_not_fit(tmp_path):
     src = tmp_path / 'rfcn_coco-0000.params'
-    _write_params(src, {'arg:conv1_weight': np.zeros((64, 3, 7, 7)),
-                        'arg:res2a_branch2a_weight': np.zeros((64, 32, 1,
-                                                               1))})
+    write_params(src, {'arg:conv1_weight': np.zeros((64, 3, 7, 7)),
+                       'arg:res2a_branch2a_weight': np.zeros((64, 32, 1, 1))})
     proc = subprocess.run(
         [sys.executable, TOOL, str(src), str(tmp_path / 'out.pth')],
         capture_output=True, text=True, timeout=300)
@@ -204,8 +165,8 @@ def test_the_tool_picks_the_deformable_config(tmp_path):
     """A file with offset convs is Deformable R-FCN's: checked against
     rfcn_r101_dcn_mxnet_coco.py's model (which has the offset conv)."""
     src = tmp_path / 'rfcn_dcn_coco-0000.params'
-    _write_params(src, {'arg:res5a_branch2b_offset_weight':
-                        np.zeros((72, 512, 1, 1))})
+    write_params(src, {'arg:res5a_branch2b_offset_weight':
+                       np.zeros((72, 512, 1, 1))})
     proc = subprocess.run(
         [sys.executable, TOOL, str(src), str(tmp_path / 'out.pth')],
         capture_output=True, text=True, timeout=300)
