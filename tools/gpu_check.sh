@@ -5,7 +5,9 @@
 # Stages (default: all, in this order; each fits in a few minutes on an
 # H100, so they can also run one command at a time):
 #   build      compile rfcn_mm's CUDA kernels (FORCE_CUDA=1)
-#   tests      the CUDA-marked tests, then the whole suite
+#   tests      the CUDA-marked tests (the legacy modes' kernels against the
+#              CPU ones and the converted networks on CUDA among them), then
+#              the whole suite
 #   sanitizer  compute-sanitizer memcheck and racecheck over the op kernels
 #   bench      tools/analysis_tools/benchmark_ops.py and tools/analysis_tools/benchmark_detector.py (the
 #              tables, the work table with the copies between host and GPU
@@ -106,13 +108,13 @@ except (RuntimeError, ValueError):
         step sanitizer_memcheck env PYTORCH_NO_CUDA_MEMORY_CACHING=1 \
           compute-sanitizer --tool memcheck --error-exitcode 1 \
           "$PY" -m pytest tests/test_ops -m cuda -q -p no:cacheprovider -k \
-          "(matches_cpu and dtype0) or kernel_paths or unchecked or low_prec or cuda_matches_cpu_and_mmcv or cuda_batched or cuda_matches_cpu_forward_and_backward"
+          "(matches_cpu and dtype0) or kernel_paths or unchecked or low_prec or cuda_matches_cpu_and_mmcv or cuda_batched or cuda_matches_cpu_forward_and_backward or legacy_cuda_matches_cpu"
         # racecheck: only tests that launch no mmcv kernel (mmcv's NMS
         # gather has benign races of its own that racecheck reports)
         step sanitizer_racecheck compute-sanitizer --tool racecheck \
           --error-exitcode 1 "$PY" -m pytest tests/test_ops -m cuda -q \
           -p no:cacheprovider -k \
-          "(matches_cpu and dtype0) or kernel_paths or sorted_nms and graph_capture or cuda_batched or cuda_matches_cpu_forward_and_backward"
+          "(matches_cpu and dtype0) or kernel_paths or sorted_nms and graph_capture or cuda_batched or cuda_matches_cpu_forward_and_backward or legacy_cuda_matches_cpu"
       else
         echo "compute-sanitizer not found"; status=1
       fi ;;

@@ -55,8 +55,10 @@ def _model(dcn):
                         2 * WIDTH, 4 * WIDTH)
 
 
+@pytest.mark.parametrize(
+    'device', ['cpu', pytest.param('cuda', marks=pytest.mark.cuda)])
 @pytest.mark.parametrize('dcn', [False, True], ids=['rfcn', 'rfcn_dcn'])
-def test_converted_network_matches_mxnet(tmp_path, dcn):
+def test_converted_network_matches_mxnet(tmp_path, dcn, device):
     rng = np.random.default_rng(7)
     image = rng.integers(0, 256, (HEIGHT, WIDTH_PX, 3), dtype=np.uint8)
     data = (image[:, :, ::-1] - PIXEL_MEANS_BGR[::-1]).astype(np.float32)
@@ -79,6 +81,7 @@ def test_converted_network_matches_mxnet(tmp_path, dcn):
     model = _model(dcn)
     model.load_state_dict({k: torch.from_numpy(v)
                            for k, v in weights.items()}, strict=True)
+    model.to(device)
     sample = DetDataSample(metainfo=dict(
         img_shape=(HEIGHT, WIDTH_PX), ori_shape=(HEIGHT, WIDTH_PX),
         scale_factor=(1.0, 1.0), pad_shape=(HEIGHT, WIDTH_PX)))
@@ -87,37 +90,38 @@ def test_converted_network_matches_mxnet(tmp_path, dcn):
              data_samples=[sample]), False)
     inputs, samples = batch['inputs'], batch['data_samples']
     # the preprocessing is the reference's transform
-    torch.testing.assert_close(inputs.numpy(), data)
+    torch.testing.assert_close(inputs.cpu().numpy(), data)
     tol = dict(rtol=1e-4, atol=1e-4)
     with torch.no_grad():
         feats = model.extract_feat(inputs)
         cls_scores, bbox_preds = model.rpn_head(feats)
         anchors = cls_scores[0].shape[1]
-        torch.testing.assert_close(cls_scores[0].sigmoid().numpy(),
+        torch.testing.assert_close(cls_scores[0].sigmoid().cpu().numpy(),
                                    ref['rpn_cls_prob'][:, anchors:], **tol)
-        torch.testing.assert_close(bbox_preds[0].numpy(),
+        torch.testing.assert_close(bbox_preds[0].cpu().numpy(),
                                    ref['rpn_bbox_pred'], **tol)
 
         # conv5 (the deformable convs with DCN)
         torch.testing.assert_close(
-            model.roi_head.shared_head(feats[0]).numpy(), ref['conv5'],
-            **tol)
+            model.roi_head.shared_head(feats[0]).cpu().numpy(),
+            ref['conv5'], **tol)
         proposals = model.rpn_head.predict(feats, samples, rescale=False)[0]
         # contrib.Proposal pads to 300 by repeating kept boxes when fewer
         # survive; there are more here, so both keep the best 300
         assert len(proposals) == len(ref['rois']) == 300
-        torch.testing.assert_close(proposals.bboxes.numpy(),
+        torch.testing.assert_close(proposals.bboxes.cpu().numpy(),
                                    ref['rois'][:, 1:], **tol)
-        torch.testing.assert_close(proposals.scores.numpy(),
+        torch.testing.assert_close(proposals.scores.cpu().numpy(),
                                    ref['roi_scores'][:, 0], **tol)
 
-        out = model.roi_head._bbox_forward(feats, torch.from_numpy(fixed))
-        prob = out['cls_score'].softmax(-1).numpy()
+        out = model.roi_head._bbox_forward(
+            feats, torch.from_numpy(fixed).to(device))
+        prob = out['cls_score'].softmax(-1).cpu().numpy()
         # rfcn_mm: background last; the reference: background first
         torch.testing.assert_close(
             np.concatenate([prob[:, -1:], prob[:, :-1]], 1),
             ref['fixed_cls_prob'], **tol)
-        torch.testing.assert_close(out['bbox_pred'].numpy(),
+        torch.testing.assert_close(out['bbox_pred'].cpu().numpy(),
                                    ref['fixed_bbox_pred'][:, 4:], **tol)
         # informative outputs, not saturated ones
         assert ref['fixed_cls_prob'].std() > 0.01
@@ -131,10 +135,10 @@ def test_converted_network_matches_mxnet(tmp_path, dcn):
     got = result.pred_instances
     assert len(got) == len(want) and len(want) > 10
     order = torch.argsort(got.scores, descending=True, stable=True)
-    torch.testing.assert_close(got.scores[order].numpy(),
+    torch.testing.assert_close(got.scores[order].cpu().numpy(),
                                want[:, 4].astype(np.float32), **tol)
-    torch.testing.assert_close(got.bboxes[order].numpy(),
+    torch.testing.assert_close(got.bboxes[order].cpu().numpy(),
                                want[:, :4].astype(np.float32), rtol=1e-4,
                                atol=2e-3)
-    np.testing.assert_array_equal(got.labels[order].numpy(),
+    np.testing.assert_array_equal(got.labels[order].cpu().numpy(),
                                   want[:, 5].astype(np.int64))

@@ -12,7 +12,8 @@ from helpers.mxnet_oracle import run_mxnet
 from helpers.roi_cases import make_rois
 
 from rfcn_mm.deploy.ps_roi_pool_sat import ps_roi_pool_by_summed_area
-from rfcn_mm.ops import PSRoIPool, ps_roi_pool, ps_roi_pool_reference
+from rfcn_mm.ops import (PSRoIPool, ps_roi_align, ps_roi_pool,
+                         ps_roi_pool_reference)
 
 
 def test_hand_computed_rounding_and_inclusive_end():
@@ -77,6 +78,29 @@ def test_module_and_onnx_decomposition():
     out = layer(x, rois)
     torch.testing.assert_close(
         ps_roi_pool_by_summed_area(x, rois, 7, 7, 1 / 16, legacy=True), out)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_legacy_cuda_matches_cpu(dtype):
+    """The CUDA kernels in the legacy mode: forward and gradient equal to
+    the CPU kernels' (PS RoI pooling; PS RoI Align runs the deformable
+    op's legacy kernels)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3 * 49, 13, 17, generator=g, dtype=dtype)
+    rois = make_rois(2, 13, 17, 1 / 16, num=40, seed=1, dtype=dtype)
+    grad = torch.randn(len(rois), 3, 7, 7, generator=g, dtype=dtype)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == torch.float32 else {}
+    for op in (lambda t, r: ps_roi_pool(t, r, 7, 1 / 16, legacy=True),
+               lambda t, r: ps_roi_align(t, r, 7, 1 / 16, 2, legacy=True)):
+        results = []
+        for device in ('cpu', 'cuda'):
+            xd = x.to(device).requires_grad_()
+            out = op(xd, rois.to(device))
+            out.backward(grad.to(device))
+            results.append((out.detach().cpu(), xd.grad.cpu()))
+        for a, b in zip(*results):
+            torch.testing.assert_close(b, a, **tol)
 
 
 ORACLE = """
