@@ -98,12 +98,13 @@ randomness = dict(seed=0)
 # this model, 600 iterations in all as the end-to-end training above. From
 # random init, stage 2 (rfcn1) is the only one that trains the shared
 # layers the final model keeps (stage 1's are dropped, stages 3 and 4
-# freeze them), so it gets most of the iterations; the stages that start
-# from trained layers warm up for 10 iterations instead of 50.
+# freeze them), so it gets most of the iterations; the RPN on frozen
+# layers (rpn2), whose proposals the final model uses, gets twice the
+# first RPN's; the stages warm up for 10 iterations, rfcn1 for 50.
 alternating_cfg = dict(
     variant='4-step',
-    rpn=dict(max_iters=50, milestones=[37], warmup_iters=10),
-    rfcn=dict(max_iters=150, milestones=[112], warmup_iters=10),
+    rpn=dict(max_iters=100, milestones=[75], warmup_iters=10),
+    rfcn=dict(max_iters=50, milestones=[37], warmup_iters=10),
     stages=dict(
-        rpn1=dict(max_iters=100, milestones=[75]),
-        rfcn1=dict(max_iters=300, milestones=[225], warmup_iters=50)))
+        rpn1=dict(max_iters=50, milestones=[37]),
+        rfcn1=dict(max_iters=400, milestones=[300], warmup_iters=50)))
