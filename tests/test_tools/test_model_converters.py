@@ -4,7 +4,9 @@ the config it picks, ``tools/test.py`` evaluates it with the legacy config
 (py-R-FCN's ResNet-101 on VOC with ``--eval mAP``; Deformable-ConvNets'
 Deformable R-FCN on COCO with ``--eval bbox``), mmdet's ``DetInferencer``
 detects on an image with it, and it loads as ``load_from`` of the standard
-config, which trains from it."""
+config, which trains from it. The configs run as dumped copies whose
+images are a third of the configured size (the networks are the real
+ones)."""
 import os.path as osp
 
 import numpy as np
@@ -14,6 +16,7 @@ from helpers.caffe_rfcn_net import make_layers
 from helpers.caffe_wire import layer
 from helpers.deformable_convnets_names import reference_names
 from helpers.mxnet_wire import write_params
+from helpers.smaller_images import shrink_resizes
 from helpers.tiny_data import write_coco, write_voc0712
 from helpers.tool_runs import logged, run_tool
 from mmdet.registry import MODELS
@@ -80,6 +83,14 @@ def _rfcn_dcn_coco_file(path, names):
     write_params(path, arrays)
 
 
+def _smaller(config, path):
+    """``config`` dumped to ``path`` with its images a third of the size."""
+    cfg = Config.fromfile(config)
+    shrink_resizes(cfg)
+    cfg.dump(str(path))
+    return str(path)
+
+
 def _detect_with_inferencer(config, checkpoint, image):
     from mmdet.apis import DetInferencer
     inferencer = DetInferencer(model=config, weights=checkpoint,
@@ -95,14 +106,15 @@ def test_pyrfcn_voc_convert_test_infer_finetune(tmp_path):
     _pyrfcn_file(src)
     out = run_tool(osp.join(CONVERTERS, 'pyrfcn_caffe_to_mmdet.py'),
                    str(src), str(dst), cwd=tmp_path)
-    config = osp.join(CONFIGS, 'rfcn_r101_pyrfcn_voc0712.py')
-    assert f'config: {config}' in out
+    picked = osp.join(CONFIGS, 'rfcn_r101_pyrfcn_voc0712.py')
+    assert f'config: {picked}' in out
     assert '110 convolutions, 104 BatchNorms, 104 Scales' in out
     meta = torch.load(dst, map_location='cpu', weights_only=False)['meta']
     assert meta['converted_from'] == 'resnet101_rfcn_final.caffemodel'
     assert meta['config'] == 'rfcn_r101_pyrfcn_voc0712.py'
     assert len(meta['dataset_meta']['classes']) == 20
 
+    config = _smaller(picked, tmp_path / 'pyrfcn.py')
     test = run_tool(osp.join(ROOT, 'tools', 'test.py'), config, str(dst),
                     '--eval', 'mAP', '--work-dir', str(tmp_path / 'test'),
                     cwd=tmp_path)
@@ -118,7 +130,8 @@ def test_pyrfcn_voc_convert_test_infer_finetune(tmp_path):
     # starts from the converted weights and trains
     work = tmp_path / 'finetune'
     run_tool(osp.join(ROOT, 'tools', 'train.py'),
-             osp.join(CONFIGS, 'rfcn_r101_voc0712.py'), '--work-dir',
+             _smaller(osp.join(CONFIGS, 'rfcn_r101_voc0712.py'),
+                      tmp_path / 'standard.py'), '--work-dir',
              str(work), '--cfg-options', *OFFLINE, f'load_from={dst}',
              'model.backbone.style=caffe',
              'model.roi_head.shared_head.style=caffe',
@@ -142,9 +155,10 @@ def test_deformable_rfcn_coco_convert_test_infer(tmp_path):
     _rfcn_dcn_coco_file(src, reference_names(dcn=True))
     out = run_tool(osp.join(CONVERTERS, 'deformable_convnets_to_mmdet.py'),
                    str(src), str(dst), cwd=tmp_path)
-    config = osp.join(CONFIGS, 'rfcn_r101_dcn_mxnet_coco.py')
-    assert f'config: {config}' in out
+    picked = osp.join(CONFIGS, 'rfcn_r101_dcn_mxnet_coco.py')
+    assert f'config: {picked}' in out
     assert 'Deformable R-FCN: 5 offset convs' in out
+    config = _smaller(picked, tmp_path / 'dcn.py')
     test = run_tool(osp.join(ROOT, 'tools', 'test.py'), config, str(dst),
                     '--eval', 'bbox', '--work-dir', str(tmp_path / 'test'),
                     cwd=tmp_path)
