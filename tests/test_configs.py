@@ -57,8 +57,10 @@ def test_config_loads(path):
     # deformable layers) goes one level more
     name = osp.basename(path)
     released = ('_pyrfcn_', '_mxnet_')
-    limit = (4 if 'coco' in name else 3) + any(
-        r in name and r in ''.join(_bases(path)) for r in released)
+    bases = ''.join(_bases(path))
+    limit = (4 if 'coco' in name else 3) + (
+        any(r in name for r in released) and any(r in bases
+                                                 for r in released))
     assert _depth(path) <= limit
     cfg = _load(path)
     assert cfg.custom_imports['imports'] == ['rfcn_mm']

@@ -73,18 +73,28 @@ def _write(path, layers, v1=(), **blob_args):
     return read_caffemodel(str(path))
 
 
-@pytest.mark.parametrize('depth', [101, 50])
-def test_every_weight_lands_on_the_models_keys(tmp_path, depth):
+@pytest.mark.parametrize('depth, data', [(101, 'voc0712'), (50, 'voc0712'),
+                                         (101, 'coco')])
+def test_every_weight_lands_on_the_models_keys(tmp_path, depth, data):
+    coco = data == 'coco'  # 81 classes, 12 anchors
     layers = _write(tmp_path / 'r.caffemodel',
-                    net_layers(blocks=BLOCKS if depth == 101 else BLOCKS_R50))
+                    net_layers(classes=81 if coco else 21,
+                               anchors=12 if coco else 9,
+                               blocks=BLOCKS if depth == 101 else BLOCKS_R50))
     assert resnet_depth(layers) == depth
     out, report = convert_layers(layers)
     init_default_scope('mmdet')
     config = osp.join(ROOT, 'configs', 'rfcn',
-                      f'rfcn_r{depth}_pyrfcn_voc0712.py')
+                      f'rfcn_r{depth}_pyrfcn_{data}.py')
     model = MODELS.build(Config.fromfile(config).model)
     keys = {k for k in model.state_dict() if 'num_batches_tracked' not in k}
     assert set(out) == keys
+    # the heads' output channels follow the classes and anchors
+    # (the fixture's blobs are (n, 3, 1, 1))
+    heads = [f'rpn_head.rpn_{n}.weight' for n in ('cls', 'reg')] + [
+        f'roi_head.bbox_head.conv_{n}.weight' for n in ('cls', 'reg')]
+    assert all(model.state_dict()[k].shape[0] == out[k].shape[0]
+               for k in heads), [(k, out[k].shape) for k in heads]
     # test_agnostic.prototxt: 110 convolutions, 104 BatchNorm + Scale
     # (ResNet-50: 59 and 53)
     convs, norms = (110, 104) if depth == 101 else (59, 53)
@@ -104,6 +114,20 @@ def test_the_tool_picks_the_config_of_the_depth(tmp_path):
     assert 'rfcn_r50_pyrfcn_voc0712.py' in proc.stdout
     assert 'backbone.layer3.5.conv1.weight: checkpoint (2,)' in proc.stderr
     assert not (tmp_path / 'out.pth').exists()
+    # 81 classes: the COCO config; a ResNet-50 with 81 has none
+    _write(path, net_layers(classes=81, anchors=12)[-8:] +
+           net_layers(blocks=BLOCKS_R50)[:-8])
+    proc = subprocess.run(
+        [sys.executable, TOOL, str(path), str(tmp_path / 'out.pth')],
+        capture_output=True, text=True, timeout=300)
+    assert 'no legacy config for a ResNet-50 with 81 classes' in proc.stderr
+    path = tmp_path / 'coco.caffemodel'
+    _write(path, net_layers(classes=81, anchors=12)[-8:] +
+           net_layers()[:-8])
+    proc = subprocess.run(
+        [sys.executable, TOOL, str(path), str(tmp_path / 'out.pth')],
+        capture_output=True, text=True, timeout=300)
+    assert 'rfcn_r101_pyrfcn_coco.py' in proc.stdout
 
 
 def test_an_unknown_depth_is_named(tmp_path):

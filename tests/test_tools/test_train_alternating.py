@@ -34,8 +34,10 @@ custom_imports = dict(imports=['rfcn_mm', 'tiny_runner'],
 custom_hooks = [dict(type='NumClassesCheckHook'),
                 dict(type='FiniteLossHook'), dict(type='StallHook')]
 alternating_cfg = dict(
-    rpn=dict(max_iters=4, milestones=[3], checkpoint_interval=2),
-    rfcn=dict(max_iters=4, milestones=[3], checkpoint_interval=2),
+    rpn=dict(max_iters=4, milestones=[3], checkpoint_interval=2,
+             warmup_iters=1),
+    rfcn=dict(max_iters=4, milestones=[3], checkpoint_interval=2,
+              warmup_iters=1),
     stages=dict(_delete_=True))
 default_hooks = dict(logger=dict(interval=1))
 train_dataloader = dict(batch_size=2)

@@ -9,9 +9,10 @@ Reads the file without Caffe or protobuf, maps every layer with weights
 (the layer names of py-R-FCN's ``rfcn_end2end/test_agnostic.prototxt``) to
 the config's model and refuses, by name, a layer it has no place for, a
 weight the model needs and the file lacks, and a shape that disagrees
-(with the model's). The config defaults to the legacy VOC one of the
-model's depth (read from its res4 blocks): ``rfcn_r101_pyrfcn_voc0712.py``
-or ``rfcn_r50_pyrfcn_voc0712.py``; other models (COCO) take ``--config``.
+(with the model's). The config defaults to the legacy one of the model's
+depth (read from its res4 blocks) and classes (its ``rfcn_cls`` maps):
+``rfcn_r101_pyrfcn_voc0712.py``, ``rfcn_r50_pyrfcn_voc0712.py`` or
+``rfcn_r101_pyrfcn_coco.py``; other models take ``--config``.
 The checkpoint is written atomically; its ``meta`` records the source file
 (and its SHA-256), the config and the classes. Then:
 
@@ -32,11 +33,25 @@ from rfcn_mm.converters.py_rfcn import convert_layers  # noqa: E402
 from rfcn_mm.converters.py_rfcn import resnet_depth  # noqa: E402
 from rfcn_mm.converters.reference_layers import UnknownLayerError  # noqa: E402
 
+# (ResNet depth, classes with the background) -> the legacy config
 CONFIGS = {
-    depth: osp.join(ROOT, 'configs', 'rfcn',
-                    f'rfcn_r{depth}_pyrfcn_voc0712.py')
-    for depth in (50, 101)
+    (depth, classes): osp.join(ROOT, 'configs', 'rfcn',
+                               f'rfcn_r{depth}_pyrfcn_{data}.py')
+    for depth, classes, data in ((101, 21, 'voc0712'), (50, 21, 'voc0712'),
+                                 (101, 81, 'coco'))
 }
+
+
+def _config(layers, bins):
+    """The legacy config of a model's depth and classes."""
+    depth = resnet_depth(layers)
+    cls = [layer for layer in layers if layer.name == 'rfcn_cls']
+    classes = len(cls[0].blobs[0]) // bins if cls and cls[0].blobs else 21
+    if (depth, classes) not in CONFIGS:
+        raise UnknownLayerError(
+            f'no legacy config for a ResNet-{depth} with {classes} classes '
+            '(background included); pass --config')
+    return CONFIGS[depth, classes]
 
 
 def parse_args(argv=None):
@@ -46,8 +61,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--config',
         help='the config the checkpoint is for (default: '
-        'rfcn_r101_pyrfcn_voc0712.py or rfcn_r50_pyrfcn_voc0712.py, by the '
-        'model\'s depth)')
+        'the legacy VOC or COCO config of the model\'s depth and classes)')
     parser.add_argument('--bins', type=int, default=49,
                         help='k*k of the score maps (default 49)')
     return parser.parse_args(argv)
@@ -60,7 +74,7 @@ def main(argv=None):
     try:
         layers = read_caffemodel(args.src)
         if args.config is None:
-            args.config = CONFIGS[resnet_depth(layers)]
+            args.config = _config(layers, args.bins)
         print(f'config: {args.config}')
         weights, report = convert_layers(layers, args.bins)
         count = write_converted(
