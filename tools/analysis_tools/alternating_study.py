@@ -16,7 +16,11 @@ warm-up and its lr step at 75%. Both start from the same seed and data
 (written first if missing, as tools/demo.py does). The result goes to
 ``<work-dir>/alternating_study.md`` and ``.json``; a finished end-to-end
 run of the same settings (and the same config but for its
-``alternating_cfg``) is reused (``end2end.json``).
+``alternating_cfg``) is reused (``end2end.json``), and so is a finished
+alternating run of the same settings and config (``<variant>.json``);
+``--part end2end`` and ``--part alternating`` run one training each, for
+instance side by side, and a later run without ``--part`` writes the
+table from their records.
 """
 import argparse
 import glob
@@ -37,6 +41,7 @@ from rfcn_mm.datasets import make_synthetic_voc  # noqa: E402
 from rfcn_mm.engine.alternating import VARIANTS  # noqa: E402
 from rfcn_mm.utils import atomic_write  # noqa: E402
 
+TOOLS = osp.join(ROOT, 'tools')
 # the demo's config: its alternating_cfg sets the alternating stages
 CONFIG = osp.join(ROOT, 'configs', 'rfcn', 'rfcn_r18_synthetic-voc.py')
 
@@ -56,6 +61,10 @@ def parse_args():
                         default=osp.join('data', 'synthetic_voc'))
     parser.add_argument('--num-train', type=int, default=400)
     parser.add_argument('--num-test', type=int, default=100)
+    parser.add_argument(
+        '--part', choices=['both', 'end2end', 'alternating'], default='both',
+        help='run one training only (its record is reused by a later run '
+        'of both: the two can run side by side)')
     parser.add_argument(
         '--depth', type=int, default=18, choices=[18, 34, 50, 101, 152],
         help='ResNet depth, trained from scratch (101 on a GPU)')
@@ -117,6 +126,13 @@ def _newest_metrics(work_dir):
     raise FileNotFoundError(f'no VOC mAP recorded under {work_dir}')
 
 
+def config_digest(config):
+    """sha256 of ``config`` as a whole."""
+    from mmengine.config import Config
+    return hashlib.sha256(
+        Config.fromfile(config).pretty_text.encode()).hexdigest()
+
+
 def model_digest(config):
     """sha256 of ``config`` but for its ``alternating_cfg``: what decides
     whether a recorded end-to-end run still applies."""
@@ -129,17 +145,105 @@ def model_digest(config):
 def stage_iterations(total, variant, config=CONFIG):
     """Iterations of each stage: ``total`` in all, in the proportions of
     the config's ``alternating_cfg`` (its per-kind lengths and per-stage
-    overrides); the last stage takes the rounding remainder."""
+    overrides); the longest stage takes the rounding remainder."""
     from mmengine.config import Config
 
     from rfcn_mm.engine.alternating.stages import stage_settings
     alt = Config.fromfile(config).alternating_cfg
     stages = VARIANTS[variant].stages
+    if total < len(stages):
+        raise ValueError(f'--iters {total}: the {variant} workflow needs at '
+                         f'least one iteration for each of its '
+                         f'{len(stages)} stages')
     lengths = [stage_settings(alt, s)['max_iters'] for s in stages]
     scale = total / sum(lengths)
     out = {s.name: max(1, round(n * scale)) for s, n in zip(stages, lengths)}
-    out[stages[-1].name] += total - sum(out.values())
+    while sum(out.values()) != total:
+        longest = max(out, key=out.get)
+        out[longest] += 1 if sum(out.values()) < total else -1
     return out
+
+
+def _stage_options(stage_iters, variant, config):
+    """``alternating_cfg.stages`` of the study's config: each stage's
+    length, its lr step at 75% and its warm-up, clipped to its length."""
+    from mmengine.config import Config
+
+    from rfcn_mm.engine.alternating.stages import stage_settings
+    alt = Config.fromfile(config).alternating_cfg
+    options = []
+    for stage in VARIANTS[variant].stages:
+        n = stage_iters[stage.name]
+        option = f'max_iters={n}, milestones=[{int(n * 0.75)}]'
+        warmup = stage_settings(alt, stage)['warmup_iters']
+        if warmup is not None:
+            option += f', warmup_iters={min(warmup, n)}'
+        options.append(f'{stage.name}=dict({option})')
+    return ', '.join(options)
+
+
+def _reuse(record, settings):
+    """The run recorded in ``record`` if it had ``settings``, else None."""
+    if not osp.isfile(record):
+        return None
+    with open(record) as f:
+        run = json.load(f)
+    if run.get('settings') != settings:
+        return None
+    print(f'reusing {record}', flush=True)
+    return run
+
+
+def _end2end(args, config, data, settings):
+    """End-to-end training of ``--iters``: its record."""
+    record = osp.join(args.work_dir, 'end2end.json')
+    run = _reuse(record, settings)
+    if run is not None:
+        return run
+    work_dir = osp.join(args.work_dir, 'end2end')
+    seconds, cpu = _run([
+        sys.executable, osp.join(TOOLS, 'train.py'), config, '--work-dir',
+        work_dir, '--cfg-options', f'train_cfg.max_iters={args.iters}',
+        f'train_cfg.val_interval={args.iters}',
+        f'param_scheduler.1.end={args.iters}',
+        f'param_scheduler.1.milestones=[{int(args.iters * 0.75)}]',
+        f'default_hooks.checkpoint.interval={args.iters}', *data
+    ])
+    run = dict(settings=settings, seconds=seconds, cpu_seconds=cpu,
+               mAP=_newest_metrics(work_dir)['pascal_voc/mAP'])
+    atomic_write(json.dumps(run, indent=2), record)
+    return run
+
+
+def _alternating(args, config, data, settings, stage_iters):
+    """The alternating workflow, ``--iters`` over its stages: its record."""
+    record = osp.join(args.work_dir, f'{args.variant}.json')
+    settings = dict(settings, variant=args.variant, stage_iters=stage_iters,
+                    alternating_cfg=config_digest(config))
+    run = _reuse(record, settings)
+    if run is not None:
+        return run
+    work_dir = osp.join(args.work_dir, args.variant)
+    # the demo's config with this study's stage lengths
+    alt_config = osp.join(args.work_dir, f'{args.variant}_config.py')
+    stages = _stage_options(stage_iters, args.variant, config)
+    atomic_write(
+        f'_base_ = {config!r}\nalternating_cfg = dict(variant='
+        f'{args.variant!r}, stages=dict({stages}))\n', alt_config)
+    seconds, cpu = _run([
+        sys.executable, osp.join(TOOLS, 'train_alternating.py'), alt_config,
+        '--work-dir', work_dir, '--cfg-options', *data
+    ])
+    eval_dir = osp.join(work_dir, 'eval')
+    _run([
+        sys.executable, osp.join(TOOLS, 'test.py'), config,
+        osp.join(work_dir, 'final.pth'), '--eval', 'mAP', '--work-dir',
+        eval_dir, '--cfg-options', *data
+    ])
+    run = dict(settings=settings, seconds=seconds, cpu_seconds=cpu,
+               mAP=_newest_metrics(eval_dir)['pascal_voc/mAP'])
+    atomic_write(json.dumps(run, indent=2), record)
+    return run
 
 
 def main():
@@ -148,58 +252,18 @@ def main():
     data = _data_options(args.data_root) + _depth_options(args.depth)
     config = osp.abspath(args.config)
     stage_iters = stage_iterations(args.iters, args.variant, config)
-    python = sys.executable
-    tools = osp.join(ROOT, 'tools')
-
-    e2e_dir = osp.join(args.work_dir, 'end2end')
-    e2e_record = osp.join(args.work_dir, 'end2end.json')
+    os.makedirs(args.work_dir, exist_ok=True)
     settings = dict(iters=args.iters, depth=args.depth,
                     data_root=osp.abspath(args.data_root),
                     config=model_digest(config))
-    e2e = None
-    if osp.isfile(e2e_record):
-        with open(e2e_record) as f:
-            e2e = json.load(f)
-        if e2e.get('settings') != settings:
-            e2e = None
-        else:
-            print(f'end to end: reusing {e2e_record}', flush=True)
-    if e2e is None:
-        seconds, cpu = _run([
-            python, osp.join(tools, 'train.py'), config, '--work-dir',
-            e2e_dir, '--cfg-options', f'train_cfg.max_iters={args.iters}',
-            f'train_cfg.val_interval={args.iters}',
-            f'param_scheduler.1.end={args.iters}',
-            f'param_scheduler.1.milestones=[{int(args.iters * 0.75)}]',
-            f'default_hooks.checkpoint.interval={args.iters}', *data
-        ])
-        e2e = dict(settings=settings, seconds=seconds, cpu_seconds=cpu,
-                   mAP=_newest_metrics(e2e_dir)['pascal_voc/mAP'])
-        os.makedirs(args.work_dir, exist_ok=True)
-        atomic_write(json.dumps(e2e, indent=2), e2e_record)
+    if args.part in ('both', 'end2end'):
+        e2e = _end2end(args, config, data, settings)
+    if args.part in ('both', 'alternating'):
+        alt = _alternating(args, config, data, settings, stage_iters)
+    if args.part != 'both':
+        return
     e2e_map, e2e_time, e2e_cpu = e2e['mAP'], e2e['seconds'], e2e['cpu_seconds']
-
-    alt_dir = osp.join(args.work_dir, args.variant)
-    # the demo's config with this study's stage lengths
-    os.makedirs(args.work_dir, exist_ok=True)
-    alt_config = osp.join(args.work_dir, f'{args.variant}_config.py')
-    stages = ', '.join(
-        f'{name}=dict(max_iters={n}, milestones=[{int(n * 0.75)}])'
-        for name, n in stage_iters.items())
-    atomic_write(
-        f'_base_ = {config!r}\nalternating_cfg = dict(variant='
-        f'{args.variant!r}, stages=dict({stages}))\n', alt_config)
-    alt_time, alt_cpu = _run([
-        python, osp.join(tools, 'train_alternating.py'), alt_config,
-        '--work-dir', alt_dir, '--cfg-options', *data
-    ])
-    eval_dir = osp.join(alt_dir, 'eval')
-    _run([
-        python, osp.join(tools, 'test.py'), config,
-        osp.join(alt_dir, 'final.pth'), '--eval', 'mAP', '--work-dir',
-        eval_dir, '--cfg-options', *data
-    ])
-    alt_map = _newest_metrics(eval_dir)['pascal_voc/mAP']
+    alt_map, alt_time, alt_cpu = alt['mAP'], alt['seconds'], alt['cpu_seconds']
 
     result = dict(
         iters=args.iters,
