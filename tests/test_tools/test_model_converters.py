@@ -5,7 +5,7 @@ the config it picks, ``tools/test.py`` evaluates it with the legacy config
 Deformable R-FCN on COCO with ``--eval bbox``), mmdet's ``DetInferencer``
 detects on an image with it, and it loads as ``load_from`` of the standard
 config, which trains from it. The configs run as dumped copies whose
-images are a third of the configured size (the networks are the real
+images are a sixth of the configured size (the networks are the real
 ones)."""
 import os.path as osp
 
@@ -84,9 +84,9 @@ def _rfcn_dcn_coco_file(path, names):
 
 
 def _smaller(config, path):
-    """``config`` dumped to ``path`` with its images a third of the size."""
+    """``config`` dumped to ``path`` with its images a sixth of the size."""
     cfg = Config.fromfile(config)
-    shrink_resizes(cfg)
+    shrink_resizes(cfg, factor=6)
     cfg.dump(str(path))
     return str(path)
 
