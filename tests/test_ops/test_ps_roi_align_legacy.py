@@ -48,7 +48,9 @@ def test_samples_off_the_map_are_skipped_not_zero():
 def test_matches_reference(k, sampling_ratio, dtype):
     g = torch.Generator().manual_seed(k)
     x = torch.randn(2, 3 * k * k, 12, 15, generator=g, dtype=dtype)
-    rois = make_rois(2, 12, 15, 1 / 8, num=24, seed=k, dtype=dtype)
+    # the pure-PyTorch reference loops over samples: fewer RoIs at k = 7
+    rois = make_rois(2, 12, 15, 1 / 8, num=24 if k < 7 else 6, seed=k,
+                     dtype=dtype)
     x.requires_grad_(True)
     out = ps_roi_align(x, rois, k, 1 / 8, sampling_ratio, legacy=True)
     ref = ps_roi_align_reference(x, rois, k, 1 / 8, sampling_ratio,
