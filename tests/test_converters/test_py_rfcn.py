@@ -5,14 +5,12 @@ scale factor other than 1 and Scale gives gamma/beta; V1 layers and
 unpacked floats read the same; swapping two classes' score-map blocks in
 the file swaps exactly those classes in the converted head; layers
 without weights are skipped and unknown ones refused by name."""
-import contextlib
-import importlib.util
-import io
 import os.path as osp
 
 import numpy as np
 import pytest
 from helpers.caffe_wire import layer, layer_v1
+from helpers.tool_runs import run_tool_here
 from mmdet.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -103,39 +101,26 @@ def test_every_weight_lands_on_the_models_keys(tmp_path, depth, data):
                                 f'{norms} Scales; 4 layers without weights')
 
 
-def _run_tool(*args):
-    """The converter's ``main`` in this process: (stdout, error message)."""
-    spec = importlib.util.spec_from_file_location('pyrfcn_tool', TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        try:
-            tool.main([str(a) for a in args])
-        except SystemExit as e:
-            return out.getvalue(), str(e.code)
-    return out.getvalue(), None
-
-
 def test_the_tool_picks_the_config_of_the_depth(tmp_path):
     """A ResNet-50 file is checked against rfcn_r50_pyrfcn_voc0712.py (its
     res4 has 6 blocks), whose res4f exists."""
     path, dst = tmp_path / 'resnet50_rfcn_final.caffemodel', tmp_path / 'o.pth'
     _write(path, net_layers(blocks=BLOCKS_R50)[:-8])
-    out, error = _run_tool(path, dst)
-    assert 'rfcn_r50_pyrfcn_voc0712.py' in out
-    assert 'backbone.layer3.5.conv1.weight: checkpoint (2,)' in error
+    proc = run_tool_here(TOOL, path, dst, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert 'rfcn_r50_pyrfcn_voc0712.py' in proc.stdout
+    assert 'backbone.layer3.5.conv1.weight: checkpoint (2,)' in proc.stderr
     assert not dst.exists()
     # 81 classes: the COCO config; a ResNet-50 with 81 has none
     _write(path, net_layers(classes=81, anchors=12)[-8:] +
            net_layers(blocks=BLOCKS_R50)[:-8])
-    _, error = _run_tool(path, dst)
-    assert 'no legacy config for a ResNet-50 with 81 classes' in error
+    proc = run_tool_here(TOOL, path, dst, cwd=tmp_path)
+    assert 'no legacy config for a ResNet-50 with 81 classes' in proc.stderr
     path = tmp_path / 'coco.caffemodel'
     _write(path, net_layers(classes=81, anchors=12)[-8:] +
            net_layers()[:-8])
-    out, _ = _run_tool(path, dst)
-    assert 'rfcn_r101_pyrfcn_coco.py' in out
+    proc = run_tool_here(TOOL, path, dst, cwd=tmp_path)
+    assert 'rfcn_r101_pyrfcn_coco.py' in proc.stdout
 
 
 def test_an_unknown_depth_is_named(tmp_path):

@@ -126,20 +126,19 @@ def _newest_metrics(work_dir):
     raise FileNotFoundError(f'no VOC mAP recorded under {work_dir}')
 
 
-def config_digest(config):
-    """sha256 of ``config`` as a whole."""
+def config_digest(config, without=()):
+    """sha256 of ``config`` but for its top-level keys ``without``."""
     from mmengine.config import Config
-    return hashlib.sha256(
-        Config.fromfile(config).pretty_text.encode()).hexdigest()
+    cfg = Config.fromfile(config)
+    for key in without:
+        cfg.pop(key, None)
+    return hashlib.sha256(cfg.pretty_text.encode()).hexdigest()
 
 
 def model_digest(config):
     """sha256 of ``config`` but for its ``alternating_cfg``: what decides
     whether a recorded end-to-end run still applies."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(config)
-    cfg.pop('alternating_cfg', None)
-    return hashlib.sha256(cfg.pretty_text.encode()).hexdigest()
+    return config_digest(config, without=('alternating_cfg', ))
 
 
 def stage_iterations(total, variant, config=CONFIG):
