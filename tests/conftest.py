@@ -32,6 +32,12 @@ def pytest_collection_modifyitems(config, items):
     # the long end-to-end runs first, so that under xdist the short tests
     # fill the other workers meanwhile instead of waiting behind them
     items.sort(key=lambda item: item.get_closest_marker('slow') is None)
+    if os.environ.get('RFCN_LONG_TESTS') != '1':
+        skip_long = pytest.mark.skip(
+            reason='a study-length run (set RFCN_LONG_TESTS=1 to run it)')
+        for item in items:
+            if 'long' in item.keywords:
+                item.add_marker(skip_long)
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason='needs a CUDA GPU')
