@@ -7,7 +7,12 @@ work on the machine disturbs least).
 
     python tools/analysis_tools/alternating_study.py [--iters 600]
         [--variant 4-step] [--depth 18] [--config CONFIG]
-        [--work-dir work_dirs/alternating_study]
+        [--init scratch|pretrained] [--work-dir work_dirs/alternating_study]
+
+``--init pretrained`` starts both from a backbone pretrained to classify
+the synthetic shapes (tools/analysis_tools/pretrain_synthetic_backbone.py,
+run first unless ``<work-dir>`` holds one of the same settings), as the
+reference trainings start from ImageNet.
 
 End to end trains ``--iters`` iterations (the demo's schedule); the
 alternating workflow trains ``--iters`` in all, over its stages in the
