@@ -105,15 +105,14 @@ def _pretrained_config(args, config):
     shapes (trained first if ``<work-dir>`` has none of these settings):
     the config's path and the pretraining's record."""
     import torch
+
+    def saved_meta():
+        return torch.load(ckpt, map_location='cpu', weights_only=True)['meta']
+
     ckpt = osp.join(args.work_dir, f'pretrained_r{args.depth}.pth')
     wanted = dict(depth=args.depth, iters=args.pretrain_iters)
-    meta = None
-    if osp.isfile(ckpt):
-        meta = torch.load(ckpt, map_location='cpu',
-                          weights_only=True)['meta']
-        if {k: meta.get(k) for k in wanted} != wanted:
-            meta = None
-    if meta is None:
+    meta = saved_meta() if osp.isfile(ckpt) else None
+    if meta is None or {k: meta.get(k) for k in wanted} != wanted:
         _run([
             sys.executable,
             osp.join(TOOLS, 'analysis_tools',
@@ -121,8 +120,7 @@ def _pretrained_config(args, config):
             ckpt, '--config', config, '--depth', str(args.depth), '--iters',
             str(args.pretrain_iters)
         ])
-        meta = torch.load(ckpt, map_location='cpu',
-                          weights_only=True)['meta']
+        meta = saved_meta()
     ckpt = osp.abspath(ckpt)
     init = (f"init_cfg=dict(_delete_=True, type='Pretrained', "
             f'checkpoint={ckpt!r})')

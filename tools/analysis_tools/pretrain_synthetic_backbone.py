@@ -105,23 +105,25 @@ def build_classifier(cfg, depth=None):
     backbone['norm_cfg'] = norm_cfg
     net = MODELS.build(backbone)
     net.init_weights()
-    channels = 512 if backbone['depth'] < 50 else 2048
-    return ShapeClassifier(net, channels, len(synthetic_voc.CLASSES))
+    return ShapeClassifier(net, net.feat_dim, len(synthetic_voc.CLASSES))
 
 
 def _normaliser(cfg):
-    pre = cfg.model.get('data_preprocessor', {})
-    mean = torch.tensor(pre.get('mean', [0., 0., 0.])).view(1, 3, 1, 1)
-    std = torch.tensor(pre.get('std', [1., 1., 1.])).view(1, 3, 1, 1)
-    # make_synthetic_shapes draws RGB; a detector that does not convert
-    # its BGR input to RGB sees the channels reversed
-    rgb = pre.get('bgr_to_rgb', False) or pre.get('rgb_to_bgr', False)
+    """RGB images (N, H, W, 3) to the tensor the config's detector feeds
+    its backbone: its own ``data_preprocessor`` (channel order, mean and
+    std; no padding) on the images in BGR, as they are loaded from
+    file."""
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules()
+    pre = dict(cfg.model.get('data_preprocessor', {}))
+    pre.setdefault('type', 'DetDataPreprocessor')
+    pre['pad_size_divisor'] = 1
+    preprocessor = MODELS.build(pre)
 
     def normalise(images):
-        x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
-        if not rgb:
-            x = x.flip(1)
-        return (x - mean) / std
+        bgr = torch.from_numpy(images[..., ::-1].copy()).permute(0, 3, 1, 2)
+        return preprocessor(dict(inputs=bgr), training=False)['inputs']
 
     return normalise
 
@@ -185,7 +187,7 @@ def main(argv=None):
           f'({len(synthetic_voc.CLASSES)} classes)')
     meta = dict(
         config=osp.abspath(args.config),
-        depth=args.depth or cfg.model.backbone.depth,
+        depth=model.backbone.depth,
         classes=list(synthetic_voc.CLASSES),
         iters=args.iters,
         batch_size=args.batch_size,
